@@ -1,0 +1,290 @@
+//! Checkpoints in the Hugging Face layout: a directory with `config.json` and `model.safetensors`.
+//!
+//! Reading accepts what HF writes for `AlbertModel` (names without the `albert.` prefix),
+//! `AlbertForMaskedLM`, `AlbertForPreTraining`, `AlbertForSequenceClassification`,
+//! `AlbertForTokenClassification`, `AlbertForQuestionAnswering`, and older files that still hold
+//! the tied MLM decoder or the `position_ids` buffer. Every tensor is checked against the
+//! inventory of [`crate::params`]: a missing, unexpected or mis-shaped tensor is an error that
+//! names it. Writing uses the canonical names, F32, and replaces files atomically.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::config::AlbertConfig;
+use crate::error::{AlbertError, Result};
+use crate::fsutil::write_atomic;
+use crate::params::{self, Parts, SentenceHead, names};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// A dense f32 tensor, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorF32 {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
+
+impl TensorF32 {
+    pub fn new(name: &str, shape: Vec<usize>, data: Vec<f32>) -> Result<Self> {
+        let expected: usize = shape.iter().product();
+        if expected != data.len() {
+            return Err(AlbertError::TensorLength {
+                name: name.to_string(),
+                shape,
+                expected,
+                found: data.len(),
+            });
+        }
+        Ok(TensorF32 { shape, data })
+    }
+
+    fn to_le_bytes(&self) -> Vec<u8> {
+        self.data.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+}
+
+/// A model: its config, which heads it has, and its tensors under canonical names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub config: AlbertConfig,
+    pub parts: Parts,
+    pub tensors: BTreeMap<String, TensorF32>,
+}
+
+/// Buffers that HF has written into checkpoints at some version; not parameters.
+const IGNORED_BUFFERS: &[&str] = &[
+    "albert.embeddings.position_ids",
+    "albert.embeddings.token_type_ids",
+];
+
+/// `AlbertModel.save_pretrained` writes the base model without the `albert.` prefix.
+fn canonical_name(name: &str) -> String {
+    let bare_base = ["embeddings.", "encoder.", "pooler."];
+    if bare_base.iter().any(|p| name.starts_with(p)) {
+        format!("{}{name}", names::BASE_PREFIX)
+    } else {
+        name.to_string()
+    }
+}
+
+/// Which heads a set of (canonical) tensor names holds.
+pub fn detect_parts<'a>(names_iter: impl IntoIterator<Item = &'a str>) -> Parts {
+    let mut parts = Parts::default();
+    for name in names_iter {
+        if name.starts_with("albert.pooler.") {
+            parts.pooler = true;
+        } else if name.starts_with("predictions.") {
+            parts.mlm = true;
+        } else if name.starts_with("sop_classifier.") {
+            parts.sentence = Some(SentenceHead::Sop);
+        } else if name.starts_with("nsp_classifier.") {
+            parts.sentence = Some(SentenceHead::Nsp);
+        } else if name.starts_with("classifier.") {
+            parts.classifier = true;
+        } else if name.starts_with("qa_outputs.") {
+            parts.qa = true;
+        }
+    }
+    parts
+}
+
+fn to_f32(path: &Path, name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32>> {
+    let out = match dtype {
+        Dtype::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        Dtype::F16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => bytes
+            .chunks_exact(2)
+            .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect(),
+        Dtype::F64 => bytes
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect(),
+        other => {
+            return Err(AlbertError::TensorDtype {
+                path: path.to_path_buf(),
+                name: name.to_string(),
+                found: format!("{other:?}"),
+            });
+        }
+    };
+    Ok(out)
+}
+
+/// Reads every tensor of a safetensors file as f32, under canonical names.
+pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, TensorF32>> {
+    let bytes = std::fs::read(path).map_err(|e| AlbertError::io(path, e))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| AlbertError::Safetensors {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut tensors = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        let canonical = canonical_name(&name);
+        if IGNORED_BUFFERS.contains(&canonical.as_str()) {
+            continue;
+        }
+        let data = to_f32(path, &name, view.dtype(), view.data())?;
+        tensors.insert(
+            canonical,
+            TensorF32 {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(tensors)
+}
+
+/// Checks tensors against the inventory of `config` and `parts`. The tied decoder, if a file holds
+/// it, must have the shape of what it is tied to; it is then dropped (HF re-ties it on load).
+pub fn validate_tensors(
+    path: &Path,
+    config: &AlbertConfig,
+    parts: &Parts,
+    tensors: &mut BTreeMap<String, TensorF32>,
+) -> Result<()> {
+    let inventory = params::inventory(config, parts);
+    let expected: HashMap<&str, &[usize]> = inventory
+        .iter()
+        .map(|s| (s.name.as_str(), s.shape.as_slice()))
+        .collect();
+
+    for (tied, target) in [
+        (names::MLM_DECODER_WEIGHT, names::WORD_EMBEDDINGS),
+        (names::MLM_DECODER_BIAS, names::MLM_BIAS),
+    ] {
+        if let Some(t) = tensors.remove(tied) {
+            let want = expected.get(target).copied().unwrap_or(&[]);
+            if t.shape != want {
+                return Err(AlbertError::TensorShape {
+                    path: path.to_path_buf(),
+                    name: tied.to_string(),
+                    expected: want.to_vec(),
+                    found: t.shape,
+                });
+            }
+        }
+    }
+
+    let layout = format!(
+        "config: sharing={}, num_hidden_layers={}, num_hidden_groups={}, inner_group_num={}, heads: {}",
+        config.sharing,
+        config.num_hidden_layers,
+        config.num_hidden_groups,
+        config.inner_group_num,
+        parts.describe()
+    );
+    for (name, tensor) in tensors.iter() {
+        match expected.get(name.as_str()) {
+            None => {
+                return Err(AlbertError::UnexpectedTensor {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    found: tensor.shape.clone(),
+                    hint: format!("not a parameter of this model; {layout}"),
+                });
+            }
+            Some(shape) if *shape != tensor.shape.as_slice() => {
+                return Err(AlbertError::TensorShape {
+                    path: path.to_path_buf(),
+                    name: name.clone(),
+                    expected: shape.to_vec(),
+                    found: tensor.shape.clone(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    for spec in &inventory {
+        if !tensors.contains_key(&spec.name) {
+            return Err(AlbertError::MissingTensor {
+                path: path.to_path_buf(),
+                name: spec.name.clone(),
+                expected: spec.shape.clone(),
+                hint: format!("; {layout}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl Checkpoint {
+    /// Reads `config.json` and `model.safetensors` from a model directory; the heads are those the
+    /// weights hold.
+    pub fn read_dir(dir: &Path) -> Result<Self> {
+        let config = AlbertConfig::from_file(&dir.join(CONFIG_FILE))?;
+        let weights = dir.join(WEIGHTS_FILE);
+        let mut tensors = read_safetensors(&weights)?;
+        let parts = detect_parts(tensors.keys().map(String::as_str));
+        validate_tensors(&weights, &config, &parts, &mut tensors)?;
+        Ok(Checkpoint {
+            config,
+            parts,
+            tensors,
+        })
+    }
+
+    /// Validates, then writes `config.json` (with `architectures` naming the HF class when the heads
+    /// are exactly one) and `model.safetensors`, each atomically. The directory is created.
+    pub fn write_dir(&self, dir: &Path) -> Result<()> {
+        let weights = dir.join(WEIGHTS_FILE);
+        self.config.validate()?;
+        let mut tensors = self.tensors.clone();
+        validate_tensors(&weights, &self.config, &self.parts, &mut tensors)?;
+        std::fs::create_dir_all(dir).map_err(|e| AlbertError::io(dir, e))?;
+
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+            .iter()
+            .map(|(n, t)| (n.clone(), t.to_le_bytes(), t.shape.clone()))
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(n, b, s)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                    .map(|v| (n.as_str(), v))
+                    .map_err(|e| AlbertError::Safetensors {
+                        path: weights.clone(),
+                        message: format!("tensor `{n}`: {e}"),
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // HF refuses safetensors files whose metadata lacks `format`.
+        let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+        let serialized = safetensors::serialize(views, Some(metadata)).map_err(|e| {
+            AlbertError::Safetensors {
+                path: weights.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        write_atomic(&weights, &serialized)?;
+
+        let mut config = self.config.clone();
+        if let Some(head) = self.parts.head() {
+            config.extra.insert(
+                "architectures".to_string(),
+                serde_json::Value::Array(vec![head.hf_architecture().into()]),
+            );
+        }
+        config.write_file(&dir.join(CONFIG_FILE))
+    }
+
+    /// The tensor under a canonical name.
+    pub fn tensor(&self, name: &str) -> Option<&TensorF32> {
+        self.tensors.get(name)
+    }
+
+    /// The weights file of a model directory (for messages).
+    pub fn weights_path(dir: &Path) -> PathBuf {
+        dir.join(WEIGHTS_FILE)
+    }
+}

@@ -1,0 +1,24 @@
+//! `albert-core`: what every part of the ALBERT toolchain shares, with no libtorch and no ONNX.
+//!
+//! * [`config`]: the Hugging Face `config.json` of ALBERT, read and written unchanged, with the
+//!   paper's cross-layer sharing strategies and the Table 1 presets.
+//! * [`params`]: the parameter inventory (canonical HF names, shapes, sharing), and counts.
+//! * [`checkpoint`]: `model.safetensors` checkpoints in the HF layout, validated tensor by tensor.
+//!
+//! ALBERT: Lan et al., "ALBERT: A Lite BERT for Self-supervised Learning of Language
+//! Representations", arXiv 1909.11942; reference implementation: HF transformers
+//! `models/albert/modeling_albert.py`.
+
+pub mod activation;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+mod fsutil;
+pub mod params;
+
+pub use activation::{Activation, HiddenAct};
+pub use checkpoint::{Checkpoint, TensorF32};
+pub use config::{AlbertConfig, Preset, Sharing};
+pub use error::{AlbertError, Result};
+pub use fsutil::write_atomic;
+pub use params::{Head, LayerSlot, ParamSpec, Parts, SentenceHead};
