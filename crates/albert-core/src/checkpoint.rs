@@ -219,6 +219,26 @@ pub fn validate_tensors(
 }
 
 impl Checkpoint {
+    /// A checkpoint of new weights; `architectures` in the config is set to the HF class the heads
+    /// make, when they make exactly one, so HF `AutoModel` classes pick the right one.
+    pub fn new(
+        mut config: AlbertConfig,
+        parts: Parts,
+        tensors: BTreeMap<String, TensorF32>,
+    ) -> Self {
+        if let Some(head) = parts.head() {
+            config.extra.insert(
+                "architectures".to_string(),
+                serde_json::Value::Array(vec![head.hf_architecture().into()]),
+            );
+        }
+        Checkpoint {
+            config,
+            parts,
+            tensors,
+        }
+    }
+
     /// Reads `config.json` and `model.safetensors` from a model directory; the heads are those the
     /// weights hold.
     pub fn read_dir(dir: &Path) -> Result<Self> {
@@ -234,8 +254,8 @@ impl Checkpoint {
         })
     }
 
-    /// Validates, then writes `config.json` (with `architectures` naming the HF class when the heads
-    /// are exactly one) and `model.safetensors`, each atomically. The directory is created.
+    /// Validates, then writes `config.json` and `model.safetensors`, each atomically. The directory
+    /// is created.
     pub fn write_dir(&self, dir: &Path) -> Result<()> {
         let weights = dir.join(WEIGHTS_FILE);
         self.config.validate()?;
@@ -268,14 +288,7 @@ impl Checkpoint {
         })?;
         write_atomic(&weights, &serialized)?;
 
-        let mut config = self.config.clone();
-        if let Some(head) = self.parts.head() {
-            config.extra.insert(
-                "architectures".to_string(),
-                serde_json::Value::Array(vec![head.hf_architecture().into()]),
-            );
-        }
-        config.write_file(&dir.join(CONFIG_FILE))
+        self.config.write_file(&dir.join(CONFIG_FILE))
     }
 
     /// The tensor under a canonical name.

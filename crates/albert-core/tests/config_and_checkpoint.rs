@@ -1,5 +1,7 @@
 //! config.json reading/writing and checkpoint validation, on the HF fixtures in tests/fixtures/hf.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,8 @@
 //! Parameter counts from the inventory against HF's `AlbertModel(config).num_parameters()`
 //! (V = 30000, encoder + embeddings + pooler), as listed in the foundation issue and the paper.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use albert_core::params::{count, inventory};
 use albert_core::{Head, Preset, Sharing};
 

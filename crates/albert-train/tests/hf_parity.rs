@@ -3,6 +3,8 @@
 //! several activations, padding in the attention mask). Tolerance: max |ours − HF| ≤ 1e-5 in fp32,
 //! the bound; HF's own eager-vs-sdpa attention differs by about 1e-6 on these shapes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

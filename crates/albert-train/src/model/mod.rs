@@ -128,11 +128,7 @@ impl AlbertModel {
             let data = Vec::<f32>::try_from(cpu.f_flatten(0, -1)?)?;
             tensors.insert(name.clone(), TensorF32::new(name, shape, data)?);
         }
-        Ok(Checkpoint {
-            config: self.config.clone(),
-            parts: self.parts,
-            tensors,
-        })
+        Ok(Checkpoint::new(self.config.clone(), self.parts, tensors))
     }
 
     pub fn config(&self) -> &AlbertConfig {

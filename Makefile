@@ -1,0 +1,38 @@
+# The project's commands. `make test` is what CI runs (.ci/run): it sets everything up from
+# scratch on a fresh machine (tools/setup.sh: .venv with torch 2.11.0 and onnxruntime 1.31.1 from
+# PyPI), then checks formatting and lints and runs every test.
+
+CARGO ?= cargo
+PYTHON := .venv/bin/python
+TRANSFORMERS := transformers==5.24.0
+
+.PHONY: setup build release test lint fixtures check-hf clean
+
+setup:
+	@bash tools/setup.sh
+
+build: setup
+	$(CARGO) build --workspace
+
+release: setup
+	$(CARGO) build --workspace --release
+
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: setup lint
+	$(CARGO) test --workspace
+
+# Regenerates tests/fixtures/hf with HF transformers (by hand; needs the registries).
+fixtures: setup
+	$(PYTHON) -m pip install --quiet $(TRANSFORMERS)
+	$(PYTHON) tools/make_fixtures.py
+
+# Checks that checkpoints we write load in HF transformers (by hand).
+check-hf: build
+	$(PYTHON) -m pip install --quiet $(TRANSFORMERS)
+	$(PYTHON) tools/check_hf_load.py
+
+clean:
+	$(CARGO) clean
