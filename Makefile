@@ -21,8 +21,15 @@ lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# Doc tests first, then every other test under cargo-nextest (one process per test, and a
+# closing summary line); plain `cargo test` where nextest is not installed.
 test: setup lint
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --doc
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --all-targets --no-fail-fast; \
+	fi
 
 # Regenerates tests/fixtures/hf with HF transformers (by hand; needs the registries).
 fixtures: setup
