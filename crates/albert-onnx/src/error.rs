@@ -1,0 +1,60 @@
+//! The one error type of `albert-onnx`.
+
+use std::path::PathBuf;
+
+use albert_core::AlbertError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnnxError {
+    #[error(transparent)]
+    Core(#[from] AlbertError),
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path}: not a valid ONNX model: {message}")]
+    Decode { path: PathBuf, message: String },
+
+    #[error("task `{task}` needs {needs}, but the checkpoint has {has}")]
+    TaskHeads {
+        task: String,
+        needs: String,
+        has: String,
+    },
+
+    #[error("--opset {0}: supported opsets are 17 to 21")]
+    Opset(i64),
+
+    #[error("ONNX Runtime: {0}")]
+    OnnxRuntime(String),
+
+    #[error("tract: {0}")]
+    Tract(String),
+
+    #[error(
+        "the ONNX Runtime library was not found (looked at: {looked}); run tools/setup.sh, set \
+         ORT_DYLIB_PATH to libonnxruntime.so.1.31.1, or pass its path explicitly"
+    )]
+    OrtLibraryNotFound { looked: String },
+
+    #[error("verification failed: {0}")]
+    Verification(String),
+
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = OnnxError> = std::result::Result<T, E>;
+
+impl OnnxError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        OnnxError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! Checkpoint → ONNX. The graph is written the way ALBERT is: each shared tensor is one
+//! initializer that every layer using it reads directly (no Identity, no per-layer copies), the
+//! MLM decoder reads the word-embedding initializer itself (Gemm with transB), and only standard
+//! ONNX ops are used (opset 17 by default), so ONNX Runtime and tract both run it.
+//!
+//! Inputs: `input_ids`, `attention_mask`, `token_type_ids`, int64 [batch_size, sequence_length]
+//! (all three required, as optimum exports ALBERT). Outputs by task, named as optimum / HF name them:
+//! base → `last_hidden_state` (+ `pooler_output` when the checkpoint has a pooler); masked-lm →
+//! `logits`; pretraining → `prediction_logits`, `sop_logits` (or `nsp_logits`);
+//! sequence-classification and token-classification → `logits`; question-answering →
+//! `start_logits`, `end_logits`.
+//!
+//! Linear weights are stored as MatMul takes them, [in, out] (HF stores [out, in]); embedding
+//! tables, LayerNorm parameters and biases as in the checkpoint. Metadata props record the task,
+//! the config and the source checkpoint's SHA-256.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use albert_core::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
+use albert_core::params::{self, SentenceHead, names};
+use albert_core::{AlbertConfig, Checkpoint, Parts, TensorF32};
+use sha2::{Digest, Sha256};
+
+use crate::builder::GraphBuilder;
+use crate::error::{OnnxError, Result};
+use crate::proto::pb::tensor_proto::DataType;
+use crate::proto::pb::{ModelProto, OperatorSetIdProto};
+use crate::proto::{self, Dim, attr_int, attr_ints, tensor_f32, value_info};
+
+pub const DEFAULT_OPSET: i64 = 17;
+pub const MODEL_FILE: &str = "model.onnx";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const BATCH: &str = "batch_size";
+pub const SEQUENCE: &str = "sequence_length";
+
+/// What the exported graph computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    Base,
+    MaskedLm,
+    Pretraining,
+    SequenceClassification,
+    TokenClassification,
+    QuestionAnswering,
+}
+
+impl Task {
+    pub const ALL: [Task; 6] = [
+        Task::Base,
+        Task::MaskedLm,
+        Task::Pretraining,
+        Task::SequenceClassification,
+        Task::TokenClassification,
+        Task::QuestionAnswering,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Task::Base => "base",
+            Task::MaskedLm => "masked-lm",
+            Task::Pretraining => "pretraining",
+            Task::SequenceClassification => "sequence-classification",
+            Task::TokenClassification => "token-classification",
+            Task::QuestionAnswering => "question-answering",
+        }
+    }
+
+    /// The richest task a checkpoint's heads allow.
+    pub fn default_for(parts: &Parts) -> Task {
+        if parts.qa {
+            Task::QuestionAnswering
+        } else if parts.classifier && parts.pooler {
+            Task::SequenceClassification
+        } else if parts.classifier {
+            Task::TokenClassification
+        } else if parts.mlm && parts.pooler && parts.sentence.is_some() {
+            Task::Pretraining
+        } else if parts.mlm {
+            Task::MaskedLm
+        } else {
+            Task::Base
+        }
+    }
+
+    /// Checks that the checkpoint has what the task needs.
+    pub fn check(self, parts: &Parts) -> Result<()> {
+        let (ok, needs) = match self {
+            Task::Base => (true, ""),
+            Task::MaskedLm => (parts.mlm, "an MLM head (predictions.*)"),
+            Task::Pretraining => (
+                parts.mlm && parts.pooler && parts.sentence.is_some(),
+                "a pooler, an MLM head and an SOP or NSP head",
+            ),
+            Task::SequenceClassification => (
+                parts.classifier && parts.pooler,
+                "a pooler and a classifier (classifier.*)",
+            ),
+            Task::TokenClassification => (
+                parts.classifier && !parts.pooler,
+                "a token classifier (classifier.* without a pooler)",
+            ),
+            Task::QuestionAnswering => (parts.qa, "a span head (qa_outputs.*)"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(OnnxError::TaskHeads {
+                task: self.name().to_string(),
+                needs: needs.to_string(),
+                has: parts.describe(),
+            })
+        }
+    }
+
+    /// Output names, in graph order, for a checkpoint with these heads.
+    pub fn outputs(self, parts: &Parts) -> Vec<&'static str> {
+        match self {
+            Task::Base if parts.pooler => vec!["last_hidden_state", "pooler_output"],
+            Task::Base => vec!["last_hidden_state"],
+            Task::MaskedLm | Task::SequenceClassification | Task::TokenClassification => {
+                vec!["logits"]
+            }
+            Task::Pretraining => match parts.sentence {
+                Some(SentenceHead::Nsp) => vec!["prediction_logits", "nsp_logits"],
+                _ => vec!["prediction_logits", "sop_logits"],
+            },
+            Task::QuestionAnswering => vec!["start_logits", "end_logits"],
+        }
+    }
+}
+
+impl FromStr for Task {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Task::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown task `{s}`: expected one of {}",
+                    Task::ALL.map(Task::name).join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Graph construction over a checkpoint's tensors.
+struct AlbertGraph<'a> {
+    b: GraphBuilder,
+    config: &'a AlbertConfig,
+    tensors: &'a std::collections::BTreeMap<String, TensorF32>,
+}
+
+impl AlbertGraph<'_> {
+    fn tensor(&self, name: &str) -> Result<&TensorF32> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| OnnxError::Invalid(format!("checkpoint has no tensor `{name}`")))
+    }
+
+    /// A checkpoint tensor as an initializer, as stored (embedding tables, norms, biases).
+    fn stored(&mut self, name: &str) -> Result<String> {
+        if !self.b.has_initializer(name) {
+            let t = self.tensor(name)?;
+            let proto = tensor_f32(name, &t.shape, &t.data);
+            self.b.initializer(name, || proto);
+        }
+        Ok(name.to_string())
+    }
+
+    /// A linear weight ([out, in] in the checkpoint) as an [in, out] initializer, written once.
+    fn weight_t(&mut self, name: &str) -> Result<String> {
+        if !self.b.has_initializer(name) {
+            let t = self.tensor(name)?;
+            let (out, inp) = (t.shape[0], t.shape[1]);
+            let mut data = vec![0f32; t.data.len()];
+            for o in 0..out {
+                for i in 0..inp {
+                    data[i * out + o] = t.data[o * inp + i];
+                }
+            }
+            let proto = tensor_f32(name, &[inp, out], &data);
+            self.b.initializer(name, || proto);
+        }
+        Ok(name.to_string())
+    }
+
+    fn linear(&mut self, x: &str, names: &params::LinearNames) -> Result<String> {
+        let w = self.weight_t(&names.weight)?;
+        let bias = self.stored(&names.bias)?;
+        Ok(self.b.linear(x, &w, &bias))
+    }
+
+    fn layer_norm(&mut self, x: &str, names: &params::NormNames) -> Result<String> {
+        let w = self.stored(&names.weight)?;
+        let bias = self.stored(&names.bias)?;
+        Ok(self.b.layer_norm(x, &w, &bias, self.config.layer_norm_eps))
+    }
+
+    fn embeddings(&mut self) -> Result<String> {
+        self.b.set_scope("/albert/embeddings");
+        let word = self.stored(names::WORD_EMBEDDINGS)?;
+        let types = self.stored(names::TOKEN_TYPE_EMBEDDINGS)?;
+        let positions = self.stored(names::POSITION_EMBEDDINGS)?;
+        let words = self.b.op("Gather", &[&word, "input_ids"], vec![]);
+        let type_vectors = self.b.op("Gather", &[&types, "token_type_ids"], vec![]);
+        let shape = self.b.op("Shape", &["input_ids"], vec![]);
+        let one = self.b.const_i64(&[], &[1]);
+        let seq_len = self
+            .b
+            .op("Gather", &[&shape, &one], vec![attr_int("axis", 0)]);
+        let zero = self.b.const_i64(&[], &[0]);
+        let position_ids = self.b.op("Range", &[&zero, &seq_len, &one], vec![]);
+        let position_vectors = self.b.op("Gather", &[&positions, &position_ids], vec![]);
+        let sum = self.b.op("Add", &[&words, &type_vectors], vec![]);
+        let sum = self.b.op("Add", &[&sum, &position_vectors], vec![]);
+        self.layer_norm(&sum, &params::norm(names::EMBEDDINGS_NORM))
+    }
+
+    /// (1 − mask)·min(f32), shaped [batch, 1, 1, seq] (HF's additive attention mask).
+    fn mask_bias(&mut self) -> String {
+        self.b.set_scope("/albert/mask");
+        let mask = self.b.op(
+            "Cast",
+            &["attention_mask"],
+            vec![attr_int("to", DataType::Float as i64)],
+        );
+        let one = self.b.scalar_f32(1.0);
+        let inverted = self.b.op("Sub", &[&one, &mask], vec![]);
+        let min = self.b.scalar_f32(f32::MIN);
+        let bias = self.b.op("Mul", &[&inverted, &min], vec![]);
+        let axes = self.b.const_i64(&[2], &[1, 2]);
+        self.b.op("Unsqueeze", &[&bias, &axes], vec![])
+    }
+
+    fn layer(&mut self, x: &str, mask_bias: &str, slot: params::LayerSlot) -> Result<String> {
+        let n = params::layer_names(self.config, slot);
+        let heads = self.config.num_attention_heads as i64;
+        let head_size = self.config.head_size() as i64;
+        let hidden = self.config.hidden_size as i64;
+        self.b.set_scope(format!(
+            "/albert/encoder/layer.{}.{}/attention",
+            slot.layer, slot.inner
+        ));
+        let split_shape = self.b.const_i64(&[4], &[0, 0, heads, head_size]);
+        let q = self.linear(x, &n.query)?;
+        let k = self.linear(x, &n.key)?;
+        let v = self.linear(x, &n.value)?;
+        let q = self.b.op("Reshape", &[&q, &split_shape], vec![]);
+        let q = self
+            .b
+            .op("Transpose", &[&q], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+        let k = self.b.op("Reshape", &[&k, &split_shape], vec![]);
+        let k = self
+            .b
+            .op("Transpose", &[&k], vec![attr_ints("perm", &[0, 2, 3, 1])]);
+        let v = self.b.op("Reshape", &[&v, &split_shape], vec![]);
+        let v = self
+            .b
+            .op("Transpose", &[&v], vec![attr_ints("perm", &[0, 2, 1, 3])]);
+        let scores = self.b.op("MatMul", &[&q, &k], vec![]);
+        let scaling = self.b.scalar_f32((head_size as f64).powf(-0.5) as f32);
+        let scores = self.b.op("Mul", &[&scores, &scaling], vec![]);
+        let scores = self.b.op("Add", &[&scores, mask_bias], vec![]);
+        let probs = self.b.op("Softmax", &[&scores], vec![attr_int("axis", -1)]);
+        let context = self.b.op("MatMul", &[&probs, &v], vec![]);
+        let context = self.b.op(
+            "Transpose",
+            &[&context],
+            vec![attr_ints("perm", &[0, 2, 1, 3])],
+        );
+        let merge_shape = self.b.const_i64(&[3], &[0, 0, hidden]);
+        let context = self.b.op("Reshape", &[&context, &merge_shape], vec![]);
+        let projected = self.linear(&context, &n.attention_dense)?;
+        let residual = self.b.op("Add", &[x, &projected], vec![]);
+        let attended = self.layer_norm(&residual, &n.attention_norm)?;
+
+        self.b.set_scope(format!(
+            "/albert/encoder/layer.{}.{}/ffn",
+            slot.layer, slot.inner
+        ));
+        let up = self.linear(&attended, &n.ffn)?;
+        let activated = self.b.activation(self.config.activation(), &up);
+        let down = self.linear(&activated, &n.ffn_output)?;
+        let residual = self.b.op("Add", &[&down, &attended], vec![]);
+        self.layer_norm(&residual, &n.output_norm)
+    }
+
+    fn encoder(&mut self, embedded: &str) -> Result<String> {
+        let mask_bias = self.mask_bias();
+        self.b.set_scope("/albert/encoder");
+        let mut hidden = self.linear(embedded, &params::linear(names::MAPPING))?;
+        for slot in params::layer_slots(self.config).collect::<Vec<_>>() {
+            hidden = self.layer(&hidden, &mask_bias, slot)?;
+        }
+        Ok(hidden)
+    }
+
+    fn pooler(&mut self, hidden: &str) -> Result<String> {
+        self.b.set_scope("/albert/pooler");
+        let zero = self.b.const_i64(&[], &[0]);
+        let first = self
+            .b
+            .op("Gather", &[hidden, &zero], vec![attr_int("axis", 1)]);
+        let dense = self.linear(&first, &params::linear(names::POOLER))?;
+        Ok(self.b.op("Tanh", &[&dense], vec![]))
+    }
+
+    /// The MLM head; the decoder is a Gemm on the word-embedding initializer itself (transB = 1).
+    fn mlm(&mut self, hidden: &str, output: &str) -> Result<()> {
+        self.b.set_scope("/predictions");
+        let dense = self.linear(hidden, &params::linear(names::MLM_DENSE))?;
+        let activated = self.b.activation(self.config.activation(), &dense);
+        let normed = self.layer_norm(&activated, &params::norm(names::MLM_NORM))?;
+        let e = self.config.embedding_size as i64;
+        let flat_shape = self.b.const_i64(&[2], &[-1, e]);
+        let flat = self.b.op("Reshape", &[&normed, &flat_shape], vec![]);
+        let word = self.stored(names::WORD_EMBEDDINGS)?;
+        let bias = self.stored(names::MLM_BIAS)?;
+        let logits = self
+            .b
+            .op("Gemm", &[&flat, &word, &bias], vec![attr_int("transB", 1)]);
+        let input_shape = self.b.op("Shape", &["input_ids"], vec![]);
+        let vocab = self.b.const_i64(&[1], &[self.config.vocab_size as i64]);
+        let out_shape = self
+            .b
+            .op("Concat", &[&input_shape, &vocab], vec![attr_int("axis", 0)]);
+        self.b
+            .op_into("Reshape", &[&logits, &out_shape], vec![], output);
+        Ok(())
+    }
+
+    fn head_into(&mut self, x: &str, prefix: &str, output: &str) -> Result<()> {
+        let w = self.weight_t(&format!("{prefix}.weight"))?;
+        let bias = self.stored(&format!("{prefix}.bias"))?;
+        let product = self.b.op("MatMul", &[x, &w], vec![]);
+        self.b.op_into("Add", &[&product, &bias], vec![], output);
+        Ok(())
+    }
+}
+
+/// Builds the ONNX model of `checkpoint` for `task`.
+pub fn build_model(
+    checkpoint: &Checkpoint,
+    task: Task,
+    opset: i64,
+    source_sha256: &str,
+) -> Result<ModelProto> {
+    if !(17..=21).contains(&opset) {
+        return Err(OnnxError::Opset(opset));
+    }
+    task.check(&checkpoint.parts)?;
+    let config = &checkpoint.config;
+    let mut g = AlbertGraph {
+        b: GraphBuilder::new(opset),
+        config,
+        tensors: &checkpoint.tensors,
+    };
+    let embedded = g.embeddings()?;
+    let hidden = g.encoder(&embedded)?;
+    let parts = checkpoint.parts;
+    let (h, v) = (config.hidden_size, config.vocab_size);
+    let (b, s) = (Dim::Symbol(BATCH), Dim::Symbol(SEQUENCE));
+    let mut outputs = Vec::new();
+    match task {
+        Task::Base => {
+            g.b.set_scope("/albert");
+            g.b.op_into("Identity", &[&hidden], vec![], "last_hidden_state");
+            outputs.push(value_info(
+                "last_hidden_state",
+                DataType::Float,
+                &[b.clone(), s.clone(), Dim::Fixed(h)],
+            ));
+            if parts.pooler {
+                let pooled = g.pooler(&hidden)?;
+                g.b.op_into("Identity", &[&pooled], vec![], "pooler_output");
+                outputs.push(value_info(
+                    "pooler_output",
+                    DataType::Float,
+                    &[b.clone(), Dim::Fixed(h)],
+                ));
+            }
+        }
+        Task::MaskedLm => {
+            g.mlm(&hidden, "logits")?;
+            outputs.push(value_info(
+                "logits",
+                DataType::Float,
+                &[b.clone(), s.clone(), Dim::Fixed(v)],
+            ));
+        }
+        Task::Pretraining => {
+            g.mlm(&hidden, "prediction_logits")?;
+            outputs.push(value_info(
+                "prediction_logits",
+                DataType::Float,
+                &[b.clone(), s.clone(), Dim::Fixed(v)],
+            ));
+            let pooled = g.pooler(&hidden)?;
+            let (prefix, name) = match parts.sentence {
+                Some(SentenceHead::Nsp) => (names::NSP_CLASSIFIER, "nsp_logits"),
+                _ => (names::SOP_CLASSIFIER, "sop_logits"),
+            };
+            g.b.set_scope(format!("/{}", prefix.split('.').next().unwrap_or(prefix)));
+            g.head_into(&pooled, prefix, name)?;
+            let width = g.tensor(&format!("{prefix}.bias"))?.shape[0];
+            outputs.push(value_info(
+                name,
+                DataType::Float,
+                &[b.clone(), Dim::Fixed(width)],
+            ));
+        }
+        Task::SequenceClassification => {
+            let pooled = g.pooler(&hidden)?;
+            g.b.set_scope("/classifier");
+            g.head_into(&pooled, names::CLASSIFIER, "logits")?;
+            outputs.push(value_info(
+                "logits",
+                DataType::Float,
+                &[b.clone(), Dim::Fixed(config.num_labels())],
+            ));
+        }
+        Task::TokenClassification => {
+            g.b.set_scope("/classifier");
+            g.head_into(&hidden, names::CLASSIFIER, "logits")?;
+            outputs.push(value_info(
+                "logits",
+                DataType::Float,
+                &[b.clone(), s.clone(), Dim::Fixed(config.num_labels())],
+            ));
+        }
+        Task::QuestionAnswering => {
+            g.b.set_scope("/qa_outputs");
+            let w = g.weight_t(&format!("{}.weight", names::QA_OUTPUTS))?;
+            let bias = g.stored(&format!("{}.bias", names::QA_OUTPUTS))?;
+            let logits = g.b.linear(&hidden, &w, &bias);
+            let split = g.b.const_i64(&[2], &[1, 1]);
+            let halves =
+                g.b.op_n("Split", &[&logits, &split], vec![attr_int("axis", -1)], 2);
+            let axes = g.b.const_i64(&[1], &[-1]);
+            for (half, name) in halves.iter().zip(["start_logits", "end_logits"]) {
+                g.b.op_into("Squeeze", &[half, &axes], vec![], name);
+                outputs.push(value_info(name, DataType::Float, &[b.clone(), s.clone()]));
+            }
+        }
+    }
+
+    let inputs = ["input_ids", "attention_mask", "token_type_ids"]
+        .iter()
+        .map(|name| value_info(name, DataType::Int64, &[b.clone(), s.clone()]))
+        .collect();
+    let graph = g.b.finish("albert", inputs, outputs);
+    let ir_version = match opset {
+        17 | 18 => 8,
+        19 | 20 => 9,
+        _ => 10,
+    };
+    Ok(ModelProto {
+        ir_version,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: opset,
+        }],
+        producer_name: "albert-export".to_string(),
+        producer_version: env!("CARGO_PKG_VERSION").to_string(),
+        doc_string: format!("ALBERT ({}), task {}", parts.describe(), task),
+        graph: Some(graph),
+        metadata_props: proto::metadata(&[
+            ("albert.task", task.name().to_string()),
+            ("albert.config", config.to_json_string()),
+            ("albert.source_sha256", source_sha256.to_string()),
+            (
+                "albert.linear_weight_layout",
+                "[in, out] (HF stores [out, in])".to_string(),
+            ),
+        ]),
+        ..Default::default()
+    })
+}
+
+/// What [`export_dir`] did.
+#[derive(Debug, Clone)]
+pub struct ExportSummary {
+    pub model_path: PathBuf,
+    pub task: Task,
+    pub opset: i64,
+    pub parameters: usize,
+    pub initializers: usize,
+    pub nodes: usize,
+    pub file_bytes: u64,
+    pub external_data: bool,
+    pub source_sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub task: Option<Task>,
+    pub opset: i64,
+    /// Initializer bytes above which weights go to `model.onnx.data`.
+    pub external_threshold: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            task: None,
+            opset: DEFAULT_OPSET,
+            external_threshold: proto::EXTERNAL_DATA_THRESHOLD,
+        }
+    }
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| OnnxError::io(path, e))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).map_err(|e| OnnxError::io(from, e))?;
+    albert_core::write_atomic(to, &bytes)?;
+    Ok(())
+}
+
+/// Exports a model directory (HF layout) to `out_dir`: `model.onnx` (+ `model.onnx.data` for
+/// large models), `config.json`, and `tokenizer.json` when the source has one. Everything is built
+/// in memory and validated before the first byte is written; files are replaced atomically.
+pub fn export_dir(source: &Path, out_dir: &Path, options: &ExportOptions) -> Result<ExportSummary> {
+    if !source.is_dir() {
+        return Err(OnnxError::io(
+            source,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "model directory not found"),
+        ));
+    }
+    let checkpoint = Checkpoint::read_dir(source)?;
+    let task = options
+        .task
+        .unwrap_or_else(|| Task::default_for(&checkpoint.parts));
+    task.check(&checkpoint.parts)?;
+    let sha = sha256_file(&source.join(WEIGHTS_FILE))?;
+    let model = build_model(&checkpoint, task, options.opset, &sha)?;
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| OnnxError::Invalid("empty graph".into()))?;
+    let parameters = graph
+        .initializer
+        .iter()
+        .filter(|t| !t.name.starts_with("const_"))
+        .map(|t| t.dims.iter().product::<i64>() as usize)
+        .sum();
+    let (initializers, nodes) = (graph.initializer.len(), graph.node.len());
+
+    std::fs::create_dir_all(out_dir).map_err(|e| OnnxError::io(out_dir, e))?;
+    let model_path = out_dir.join(MODEL_FILE);
+    let external_data = proto::initializer_bytes(&model) > options.external_threshold;
+    let file_bytes = proto::write_model(&model_path, &model, options.external_threshold)?;
+    copy_atomic(&source.join(CONFIG_FILE), &out_dir.join(CONFIG_FILE))?;
+    let tokenizer = source.join(TOKENIZER_FILE);
+    if tokenizer.exists() {
+        copy_atomic(&tokenizer, &out_dir.join(TOKENIZER_FILE))?;
+    }
+    Ok(ExportSummary {
+        model_path,
+        task,
+        opset: options.opset,
+        parameters,
+        initializers,
+        nodes,
+        file_bytes,
+        external_data,
+        source_sha256: sha,
+    })
+}

@@ -1,0 +1,278 @@
+//! ONNX protobuf I/O on the prost types that `tract-onnx` ships (`tract_onnx::pb`): building
+//! tensors, attributes and value infos, and reading and writing models, with ONNX external data
+//! for weights beyond protobuf's 2 GB limit.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use pb::attribute_proto::AttributeType;
+use pb::tensor_proto::{DataLocation, DataType};
+use pb::tensor_shape_proto::{Dimension, dimension};
+use pb::{
+    AttributeProto, ModelProto, StringStringEntryProto, TensorProto, TensorShapeProto, TypeProto,
+    ValueInfoProto,
+};
+use prost::Message;
+pub use tract_onnx::pb;
+
+use crate::error::{OnnxError, Result};
+
+/// Protobuf messages cannot exceed 2 GiB; models whose weights pass this go to external data.
+pub const EXTERNAL_DATA_THRESHOLD: usize = 2_000_000_000;
+
+pub fn tensor_f32(name: &str, dims: &[usize], data: &[f32]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: DataType::Float as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+pub fn tensor_i64(name: &str, dims: &[usize], data: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.to_string(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: DataType::Int64 as i32,
+        raw_data: data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+pub fn attr_int(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Int as i32,
+        i: value,
+        ..Default::default()
+    }
+}
+
+pub fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Ints as i32,
+        ints: values.to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn attr_float(name: &str, value: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Float as i32,
+        f: value,
+        ..Default::default()
+    }
+}
+
+/// A dimension of a graph input or output: a number or a symbolic name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Dim {
+    Fixed(usize),
+    Symbol(&'static str),
+}
+
+pub fn value_info(name: &str, elem_type: DataType, dims: &[Dim]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Dim::Fixed(n) => dimension::Value::DimValue(*n as i64),
+                Dim::Symbol(s) => dimension::Value::DimParam(s.to_string()),
+            }),
+            ..Default::default()
+        })
+        .collect();
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: elem_type as i32,
+                shape: Some(TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn metadata(entries: &[(&str, String)]) -> Vec<StringStringEntryProto> {
+    entries
+        .iter()
+        .map(|(k, v)| StringStringEntryProto {
+            key: k.to_string(),
+            value: v.clone(),
+        })
+        .collect()
+}
+
+/// The metadata value under `key`, if any.
+pub fn metadata_value<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
+    model
+        .metadata_props
+        .iter()
+        .find(|e| e.key == key)
+        .map(|e| e.value.as_str())
+}
+
+/// The bytes of all initializers (raw or typed data).
+pub fn initializer_bytes(model: &ModelProto) -> usize {
+    model.graph.as_ref().map_or(0, |g| {
+        g.initializer
+            .iter()
+            .map(|t| t.raw_data.len() + 4 * t.float_data.len() + 8 * t.int64_data.len())
+            .sum()
+    })
+}
+
+/// The external data file name used next to `model_path` (`model.onnx` → `model.onnx.data`).
+pub fn external_data_name(model_path: &Path) -> String {
+    format!(
+        "{}.data",
+        model_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model.onnx".into())
+    )
+}
+
+/// Moves every initializer of at least 1 KiB into one external data blob (64-byte aligned, as the
+/// ONNX tools do) and returns the blob; the tensors then refer to it by `location`.
+fn externalize(model: &mut ModelProto, location: &str) -> Vec<u8> {
+    let mut blob = Vec::new();
+    if let Some(graph) = model.graph.as_mut() {
+        for tensor in graph
+            .initializer
+            .iter_mut()
+            .filter(|t| t.raw_data.len() >= 1024)
+        {
+            while blob.len() % 64 != 0 {
+                blob.push(0);
+            }
+            let offset = blob.len();
+            blob.extend_from_slice(&tensor.raw_data);
+            let length = tensor.raw_data.len();
+            tensor.raw_data = Vec::new();
+            tensor.data_location = Some(DataLocation::External as i32);
+            tensor.external_data = metadata(&[
+                ("location", location.to_string()),
+                ("offset", offset.to_string()),
+                ("length", length.to_string()),
+            ]);
+        }
+    }
+    blob
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+fn write_file_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Writes a model atomically: everything goes to temporary files in the same directory first, then
+/// is renamed into place (the external data file before the model that refers to it). Weights
+/// beyond `external_threshold` bytes go to `<model>.data`. Returns the bytes written.
+pub fn write_model(path: &Path, model: &ModelProto, external_threshold: usize) -> Result<u64> {
+    let mut model = model.clone();
+    let data_name = external_data_name(path);
+    let data_path = path.with_file_name(&data_name);
+    let blob = if initializer_bytes(&model) > external_threshold {
+        Some(externalize(&mut model, &data_name))
+    } else {
+        None
+    };
+    let bytes = model.encode_to_vec();
+    let (tmp_model, tmp_data) = (temp_path(path), temp_path(&data_path));
+    let result = (|| -> std::io::Result<u64> {
+        let mut total = bytes.len() as u64;
+        if let Some(blob) = &blob {
+            write_file_synced(&tmp_data, blob)?;
+            total += blob.len() as u64;
+        }
+        write_file_synced(&tmp_model, &bytes)?;
+        if blob.is_some() {
+            std::fs::rename(&tmp_data, &data_path)?;
+        } else if data_path.exists() {
+            // A stale external data file from an earlier export would mislead readers.
+            std::fs::remove_file(&data_path)?;
+        }
+        std::fs::rename(&tmp_model, path)?;
+        Ok(total)
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp_model);
+        let _ = std::fs::remove_file(&tmp_data);
+        OnnxError::io(path, e)
+    })
+}
+
+/// Reads a model and resolves its external data (if any) back into `raw_data`.
+pub fn read_model(path: &Path) -> Result<ModelProto> {
+    let bytes = std::fs::read(path).map_err(|e| OnnxError::io(path, e))?;
+    let mut model = ModelProto::decode(bytes.as_slice()).map_err(|e| OnnxError::Decode {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
+    if let Some(graph) = model.graph.as_mut() {
+        for tensor in graph
+            .initializer
+            .iter_mut()
+            .filter(|t| t.data_location == Some(DataLocation::External as i32))
+        {
+            let field = |key: &str| {
+                tensor
+                    .external_data
+                    .iter()
+                    .find(|e| e.key == key)
+                    .map(|e| e.value.clone())
+            };
+            let bad = |message: String| OnnxError::Decode {
+                path: path.to_path_buf(),
+                message: format!("initializer `{}`: {message}", tensor.name),
+            };
+            let location =
+                field("location").ok_or_else(|| bad("external data without a location".into()))?;
+            let offset: usize = field("offset")
+                .map_or(Ok(0), |v| v.parse())
+                .map_err(|_| bad("bad offset".into()))?;
+            let blob = match files.get(&location) {
+                Some(b) => b,
+                None => {
+                    let file = path.with_file_name(&location);
+                    let data = std::fs::read(&file).map_err(|e| OnnxError::io(&file, e))?;
+                    files.entry(location.clone()).or_insert(data)
+                }
+            };
+            let length: usize = match field("length") {
+                Some(v) => v.parse().map_err(|_| bad("bad length".into()))?,
+                None => blob.len().saturating_sub(offset),
+            };
+            let end = offset
+                .checked_add(length)
+                .filter(|&e| e <= blob.len())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "range {offset}+{length} is outside {location} ({} bytes)",
+                        blob.len()
+                    ))
+                })?;
+            tensor.raw_data = blob[offset..end].to_vec();
+            tensor.data_location = None;
+            tensor.external_data.clear();
+        }
+    }
+    Ok(model)
+}
