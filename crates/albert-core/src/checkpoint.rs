@@ -291,6 +291,60 @@ impl Checkpoint {
         self.config.write_file(&dir.join(CONFIG_FILE))
     }
 
+    /// A randomly initialized checkpoint, as HF `_init_weights` initializes (normal(0,
+    /// `initializer_range`) weights, zero biases, unit LayerNorm scales, zero padding row),
+    /// deterministic for a seed. For tests, benchmarks and speed measurements.
+    pub fn random(config: &AlbertConfig, parts: Parts, seed: u64) -> Result<Self> {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        config.validate()?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let normal = Normal::new(0.0f32, config.initializer_range as f32).map_err(|e| {
+            AlbertError::InvalidConfig {
+                field: "initializer_range".into(),
+                expected: "a finite, non-negative standard deviation".into(),
+                found: e.to_string(),
+            }
+        })?;
+        let mut tensors = BTreeMap::new();
+        for spec in params::inventory(config, &parts) {
+            let n = spec.numel();
+            let mut data: Vec<f32> = match spec.init {
+                params::Init::Normal => (0..n).map(|_| normal.sample(&mut rng)).collect(),
+                params::Init::Zeros => vec![0.0; n],
+                params::Init::Ones => vec![1.0; n],
+            };
+            if spec.name == names::WORD_EMBEDDINGS
+                && let Some(pad) = config.pad_token_id
+            {
+                let e = spec.shape[1];
+                data[pad as usize * e..(pad as usize + 1) * e].fill(0.0);
+            }
+            tensors.insert(
+                spec.name.clone(),
+                TensorF32::new(&spec.name, spec.shape, data)?,
+            );
+        }
+        Ok(Checkpoint::new(config.clone(), parts, tensors))
+    }
+
+    /// Adds normal(0, `std`) noise to every tensor, so that LayerNorm scales and biases differ from
+    /// their 1/0 initialization: a swapped or mis-named tensor then changes the outputs.
+    pub fn perturbed(mut self, seed: u64, std: f32) -> Self {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, Normal};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        if let Ok(normal) = Normal::new(0.0f32, std) {
+            for tensor in self.tensors.values_mut() {
+                tensor
+                    .data
+                    .iter_mut()
+                    .for_each(|v| *v += normal.sample(&mut rng));
+            }
+        }
+        self
+    }
+
     /// The tensor under a canonical name.
     pub fn tensor(&self, name: &str) -> Option<&TensorF32> {
         self.tensors.get(name)

@@ -103,6 +103,18 @@ impl GraphBuilder {
         name.to_string()
     }
 
+    /// Renames a value produced by a node (to make it a graph output without an Identity node).
+    /// Must be called before anything reads the value under its new name.
+    pub fn rename_value(&mut self, from: &str, to: &str) {
+        for node in &mut self.nodes {
+            for name in node.input.iter_mut().chain(node.output.iter_mut()) {
+                if name == from {
+                    *name = to.to_string();
+                }
+            }
+        }
+    }
+
     pub fn has_initializer(&self, name: &str) -> bool {
         self.initializer_names.contains(name)
     }

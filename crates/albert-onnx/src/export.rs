@@ -373,16 +373,15 @@ pub fn build_model(
     let mut outputs = Vec::new();
     match task {
         Task::Base => {
-            g.b.set_scope("/albert");
-            g.b.op_into("Identity", &[&hidden], vec![], "last_hidden_state");
+            g.b.rename_value(&hidden, "last_hidden_state");
             outputs.push(value_info(
                 "last_hidden_state",
                 DataType::Float,
                 &[b.clone(), s.clone(), Dim::Fixed(h)],
             ));
             if parts.pooler {
-                let pooled = g.pooler(&hidden)?;
-                g.b.op_into("Identity", &[&pooled], vec![], "pooler_output");
+                let pooled = g.pooler("last_hidden_state")?;
+                g.b.rename_value(&pooled, "pooler_output");
                 outputs.push(value_info(
                     "pooler_output",
                     DataType::Float,
@@ -562,15 +561,28 @@ pub fn export_dir(source: &Path, out_dir: &Path, options: &ExportOptions) -> Res
         .sum();
     let (initializers, nodes) = (graph.initializer.len(), graph.node.len());
 
+    let created = !out_dir.exists();
     std::fs::create_dir_all(out_dir).map_err(|e| OnnxError::io(out_dir, e))?;
     let model_path = out_dir.join(MODEL_FILE);
     let external_data = proto::initializer_bytes(&model) > options.external_threshold;
-    let file_bytes = proto::write_model(&model_path, &model, options.external_threshold)?;
-    copy_atomic(&source.join(CONFIG_FILE), &out_dir.join(CONFIG_FILE))?;
-    let tokenizer = source.join(TOKENIZER_FILE);
-    if tokenizer.exists() {
-        copy_atomic(&tokenizer, &out_dir.join(TOKENIZER_FILE))?;
-    }
+    let written = (|| -> Result<u64> {
+        // Config and tokenizer first: a model.onnx in place always has its config beside it.
+        copy_atomic(&source.join(CONFIG_FILE), &out_dir.join(CONFIG_FILE))?;
+        let tokenizer = source.join(TOKENIZER_FILE);
+        if tokenizer.exists() {
+            copy_atomic(&tokenizer, &out_dir.join(TOKENIZER_FILE))?;
+        }
+        proto::write_model(&model_path, &model, options.external_threshold)
+    })();
+    let file_bytes = match written {
+        Ok(n) => n,
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_dir_all(out_dir);
+            }
+            return Err(e);
+        }
+    };
     Ok(ExportSummary {
         model_path,
         task,

@@ -154,6 +154,22 @@ pub fn run(checkpoint: &Checkpoint, task: Task, inputs: &Inputs) -> Result<Outpu
         cache: HashMap::new(),
     };
     let (batch, seq) = inputs.input_ids.dim();
+    for (name, ids, limit) in [
+        ("input_ids", &inputs.input_ids, config.vocab_size),
+        ("token_type_ids", &inputs.token_type_ids, config.type_vocab_size),
+    ] {
+        if ids.iter().any(|&id| id < 0 || id as usize >= limit) {
+            return Err(OnnxError::Invalid(format!("{name}: ids must lie in [0, {limit})")));
+        }
+    }
+    if seq > config.max_position_embeddings || inputs.attention_mask.dim() != (batch, seq) {
+        return Err(OnnxError::Invalid(format!(
+            "inputs of shape {:?} (mask {:?}) do not fit max_position_embeddings {}",
+            (batch, seq),
+            inputs.attention_mask.dim(),
+            config.max_position_embeddings
+        )));
+    }
     let (h, heads) = (config.hidden_size, config.num_attention_heads);
     let head_size = config.head_size();
     let eps = config.layer_norm_eps;
@@ -166,9 +182,9 @@ pub fn run(checkpoint: &Checkpoint, task: Task, inputs: &Inputs) -> Result<Outpu
         for p in 0..seq {
             let id = inputs.input_ids[[b, p]] as usize;
             let tt = inputs.token_type_ids[[b, p]] as usize;
-            let row = &w.matrix(names::WORD_EMBEDDINGS)?.row(id).to_owned()
-                + &w.matrix(names::TOKEN_TYPE_EMBEDDINGS)?.row(tt)
-                + &w.matrix(names::POSITION_EMBEDDINGS)?.row(p);
+            let mut row = w.matrix(names::WORD_EMBEDDINGS)?.row(id).to_owned();
+            row += &w.matrix(names::TOKEN_TYPE_EMBEDDINGS)?.row(tt);
+            row += &w.matrix(names::POSITION_EMBEDDINGS)?.row(p);
             emb.row_mut(p).assign(&row);
         }
         let emb = w.layer_norm(&emb, &params::norm(names::EMBEDDINGS_NORM), eps)?;

@@ -1,0 +1,493 @@
+//! The exporter against independent references: HF transformers' outputs (fixtures made by
+//! tools/make_fixtures.py) and the f64 reference forward pass, in both ONNX Runtime and tract, for
+//! every fixture, every sharing strategy and group layout, every task and every activation.
+//! Tolerances: reference vs HF ≤ 1e-5; ONNX (fp32, either engine) vs reference or HF ≤ 1e-4.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use albert_core::{Activation, AlbertConfig, Checkpoint, Head, HiddenAct, Preset, Sharing};
+use albert_onnx::OnnxError;
+use albert_onnx::export::{ExportOptions, Task, build_model, export_dir};
+use albert_onnx::proto::{self, read_model};
+use albert_onnx::reference::{self, Inputs};
+use albert_onnx::verify::{self, OrtModel, TractModel, VerifyOptions};
+use ndarray::{Array2, ArrayD};
+
+const ONNX_TOLERANCE: f64 = 1e-4;
+const REFERENCE_TOLERANCE: f64 = 1e-5;
+
+fn fixtures_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/hf")
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures_root())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("io.safetensors").exists())
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs.len(), 10);
+    dirs
+}
+
+/// The fixture's inputs and HF's outputs, read with the safetensors crate.
+fn fixture_io(dir: &Path) -> (Inputs, BTreeMap<String, ArrayD<f32>>) {
+    let bytes = std::fs::read(dir.join("io.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let ids = |name: &str| {
+        let v = file.tensor(name).unwrap();
+        let data: Vec<i64> = v
+            .data()
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        Array2::from_shape_vec((v.shape()[0], v.shape()[1]), data).unwrap()
+    };
+    let inputs = Inputs {
+        input_ids: ids("input_ids"),
+        attention_mask: ids("attention_mask"),
+        token_type_ids: ids("token_type_ids"),
+    };
+    let mut outputs = BTreeMap::new();
+    for (name, v) in file.tensors() {
+        if v.dtype() == safetensors::Dtype::F32 {
+            let data: Vec<f32> = v
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect();
+            outputs.insert(
+                name,
+                ArrayD::from_shape_vec(v.shape().to_vec(), data).unwrap(),
+            );
+        }
+    }
+    (inputs, outputs)
+}
+
+/// HF's name for each ONNX output of a task, in the fixture files.
+fn hf_name(task: Task, output: &str) -> &'static str {
+    match (task, output) {
+        (_, "last_hidden_state") => "last_hidden_state",
+        (_, "pooler_output") => "pooler_output",
+        (Task::MaskedLm, "logits") | (_, "prediction_logits") => "mlm_logits",
+        (_, "sop_logits") => "sop_logits",
+        (_, "logits") => "classifier_logits",
+        (_, "start_logits") => "start_logits",
+        (_, "end_logits") => "end_logits",
+        _ => panic!("no HF name for {output}"),
+    }
+}
+
+fn max_abs(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    a.iter()
+        .zip(b.iter())
+        .map(|(x, y)| f64::from((x - y).abs()))
+        .fold(0.0, f64::max)
+}
+
+fn verify_all(model: &Path, checkpoint: &Checkpoint, task: Task, lengths: Vec<usize>) -> f64 {
+    let mut options = VerifyOptions::defaults_for(checkpoint);
+    options.lengths = lengths;
+    let rows = verify::verify(model, checkpoint, task, &options).unwrap();
+    assert_eq!(
+        rows.len(),
+        2 * options.batches.len() * options.lengths.len() * task.outputs(&checkpoint.parts).len()
+    );
+    verify::check(&rows, ONNX_TOLERANCE).unwrap();
+    rows.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max)
+}
+
+#[test]
+fn reference_matches_hf_transformers() {
+    for dir in fixtures() {
+        let checkpoint = Checkpoint::read_dir(&dir).unwrap();
+        let (inputs, hf) = fixture_io(&dir);
+        let mut tasks = vec![Task::default_for(&checkpoint.parts)];
+        if tasks[0] != Task::Base {
+            tasks.push(Task::Base);
+        }
+        for task in tasks {
+            let ours = reference::run(&checkpoint, task, &inputs).unwrap();
+            for (name, value) in &ours {
+                let diff = max_abs(value, &hf[hf_name(task, name)]);
+                assert!(
+                    diff <= REFERENCE_TOLERANCE,
+                    "{}: {name}: {diff:e}",
+                    dir.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_fixture_exports_and_matches_hf_in_both_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    for dir in fixtures() {
+        let case = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let out = tmp.path().join(&case);
+        let summary = export_dir(&dir, &out, &ExportOptions::default()).unwrap();
+        assert!(out.join("config.json").exists());
+        let checkpoint = Checkpoint::read_dir(&dir).unwrap();
+        assert_eq!(summary.task, Task::default_for(&checkpoint.parts));
+        let names = summary.task.outputs(&checkpoint.parts);
+
+        // Directly against HF's outputs on HF's inputs.
+        let (inputs, hf) = fixture_io(&dir);
+        let mut ort = OrtModel::load(&summary.model_path, None).unwrap();
+        let tract = TractModel::load(&summary.model_path).unwrap();
+        for (engine, got) in [
+            ("onnxruntime", ort.run(&inputs, &names).unwrap()),
+            ("tract", tract.run(&inputs, &names).unwrap()),
+        ] {
+            for name in &names {
+                let diff = max_abs(&got[*name], &hf[hf_name(summary.task, name)]);
+                assert!(
+                    diff <= ONNX_TOLERANCE,
+                    "{case}/{engine}/{name}: {diff:e} vs HF"
+                );
+            }
+        }
+        // Against the reference at batch 1 and 3, lengths 1, 7 and the longest the model takes.
+        let max = checkpoint.config.max_position_embeddings;
+        verify_all(
+            &summary.model_path,
+            &checkpoint,
+            summary.task,
+            vec![1, 7, max],
+        );
+    }
+}
+
+fn tiny(sharing: Sharing, layers: usize, groups: usize, inner: usize) -> AlbertConfig {
+    AlbertConfig {
+        vocab_size: 61,
+        embedding_size: 12,
+        hidden_size: 16,
+        num_hidden_layers: layers,
+        num_hidden_groups: groups,
+        inner_group_num: inner,
+        num_attention_heads: 4,
+        intermediate_size: 20,
+        max_position_embeddings: 24,
+        ..AlbertConfig::default()
+    }
+    .with_sharing(sharing)
+}
+
+fn random(config: &AlbertConfig, head: Head, seed: u64) -> Checkpoint {
+    Checkpoint::random(config, head.parts(), seed)
+        .unwrap()
+        .perturbed(seed + 1, 0.3)
+}
+
+fn export_checkpoint(checkpoint: &Checkpoint, task: Task, dir: &Path) -> PathBuf {
+    checkpoint.write_dir(&dir.join("ckpt")).unwrap();
+    let options = ExportOptions {
+        task: Some(task),
+        ..ExportOptions::default()
+    };
+    export_dir(&dir.join("ckpt"), &dir.join("onnx"), &options)
+        .unwrap()
+        .model_path
+}
+
+#[test]
+fn every_sharing_strategy_and_group_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut case = 0;
+    for sharing in Sharing::ALL {
+        for (layers, groups, inner) in [(3, 1, 1), (4, 2, 1), (3, 1, 2), (5, 2, 2)] {
+            let config = tiny(sharing, layers, groups, inner);
+            let checkpoint = random(&config, Head::Pretraining, case);
+            for task in [Task::Pretraining, Task::Base] {
+                let dir = tmp.path().join(format!("{case}-{}", task.name()));
+                let model = export_checkpoint(&checkpoint, task, &dir);
+                verify_all(&model, &checkpoint, task, vec![1, 7, 24]);
+            }
+            case += 1;
+        }
+    }
+}
+
+#[test]
+fn every_task_head() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = tiny(Sharing::Attention, 3, 1, 2);
+    config.id2label = Some((0..5).map(|i| (i.to_string(), format!("L{i}"))).collect());
+    for (i, (head, task)) in [
+        (Head::Base, Task::Base),
+        (Head::MaskedLm, Task::MaskedLm),
+        (Head::MaskedLm, Task::Base),
+        (Head::PretrainingNsp, Task::Pretraining),
+        (Head::SequenceClassification, Task::SequenceClassification),
+        (Head::TokenClassification, Task::TokenClassification),
+        (Head::QuestionAnswering, Task::QuestionAnswering),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let checkpoint = random(&config, head, 100 + i as u64);
+        let model = export_checkpoint(&checkpoint, task, &tmp.path().join(i.to_string()));
+        verify_all(&model, &checkpoint, task, vec![1, 9]);
+    }
+}
+
+#[test]
+fn every_activation_runs_in_both_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = [
+        Activation::Gelu,
+        Activation::GeluTanh,
+        Activation::GeluFast,
+        Activation::Gelu10,
+        Activation::QuickGelu,
+        Activation::Relu,
+        Activation::Relu2,
+        Activation::Relu6,
+        Activation::LeakyRelu,
+        Activation::Silu,
+        Activation::Hardswish,
+        Activation::Mish,
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Laplace,
+        Activation::SqrtSoftplus,
+        Activation::Linear,
+    ];
+    for (i, activation) in all.into_iter().enumerate() {
+        let mut config = tiny(Sharing::All, 2, 1, 1);
+        config.hidden_act = HiddenAct::new(activation);
+        let checkpoint = random(&config, Head::MaskedLm, 200 + i as u64);
+        let model = export_checkpoint(&checkpoint, Task::MaskedLm, &tmp.path().join(i.to_string()));
+        verify_all(&model, &checkpoint, Task::MaskedLm, vec![5]);
+    }
+}
+
+#[test]
+fn opsets_17_to_21_run_in_both_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let checkpoint = random(&tiny(Sharing::All, 2, 1, 1), Head::Pretraining, 300);
+    checkpoint.write_dir(&tmp.path().join("ckpt")).unwrap();
+    for opset in 17..=21 {
+        let options = ExportOptions {
+            opset,
+            ..ExportOptions::default()
+        };
+        let summary = export_dir(
+            &tmp.path().join("ckpt"),
+            &tmp.path().join(opset.to_string()),
+            &options,
+        )
+        .unwrap();
+        verify_all(&summary.model_path, &checkpoint, Task::Pretraining, vec![6]);
+    }
+    let options = ExportOptions {
+        opset: 16,
+        ..ExportOptions::default()
+    };
+    assert!(matches!(
+        export_dir(&tmp.path().join("ckpt"), &tmp.path().join("16"), &options),
+        Err(OnnxError::Opset(16))
+    ));
+}
+
+/// ALBERT-base shapes: the file holds each weight once (≤ 1.01 × 4 bytes × parameters) and the
+/// number of initializers does not grow with the number of layers when all layers share.
+#[test]
+fn base_sized_export_stores_shared_weights_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut initializer_counts = Vec::new();
+    for layers in [12, 24] {
+        let mut config = Preset::Base.config();
+        config.num_hidden_layers = layers;
+        let checkpoint = Checkpoint::random(&config, Head::Base.parts(), 1).unwrap();
+        let dir = tmp.path().join(layers.to_string());
+        checkpoint.write_dir(&dir.join("ckpt")).unwrap();
+        let summary = export_dir(
+            &dir.join("ckpt"),
+            &dir.join("onnx"),
+            &ExportOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(summary.parameters, 11_683_584);
+        let size = std::fs::metadata(&summary.model_path).unwrap().len() as f64;
+        assert!(
+            size <= 1.01 * 4.0 * 11_683_584.0,
+            "{layers} layers: {size} bytes"
+        );
+        let model = read_model(&summary.model_path).unwrap();
+        let graph = model.graph.unwrap();
+        let layer_weights = graph
+            .initializer
+            .iter()
+            .filter(|t| t.name.contains("albert_layer_groups"))
+            .count();
+        assert_eq!(layer_weights, 16, "one set of layer tensors");
+        assert!(
+            graph.node.iter().all(|n| n.op_type != "Identity"),
+            "no Identity nodes"
+        );
+        initializer_counts.push(graph.initializer.len());
+    }
+    assert_eq!(initializer_counts[0], initializer_counts[1]);
+}
+
+#[test]
+fn tied_decoder_reads_the_word_embedding_initializer() {
+    let checkpoint = random(&tiny(Sharing::All, 2, 1, 1), Head::MaskedLm, 400);
+    let model = build_model(&checkpoint, Task::MaskedLm, 17, "sha").unwrap();
+    let graph = model.graph.clone().unwrap();
+    let word = "albert.embeddings.word_embeddings.weight";
+    assert_eq!(
+        graph.initializer.iter().filter(|t| t.name == word).count(),
+        1
+    );
+    let readers: Vec<_> = graph
+        .node
+        .iter()
+        .filter(|n| n.input.iter().any(|i| i == word))
+        .map(|n| n.op_type.as_str())
+        .collect();
+    assert_eq!(readers, vec!["Gather", "Gemm"]);
+    assert_eq!(
+        proto::metadata_value(&model, "albert.task"),
+        Some("masked-lm")
+    );
+    let config: AlbertConfig = AlbertConfig::from_json_str(
+        proto::metadata_value(&model, "albert.config").unwrap(),
+        Path::new("meta"),
+    )
+    .unwrap();
+    assert_eq!(config, checkpoint.config);
+}
+
+#[test]
+fn external_data_loads_in_both_engines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = tiny(Sharing::None, 3, 3, 1);
+    (config.hidden_size, config.intermediate_size) = (64, 128);
+    let checkpoint = random(&config, Head::Pretraining, 500);
+    checkpoint.write_dir(&tmp.path().join("ckpt")).unwrap();
+    let options = ExportOptions {
+        external_threshold: 100_000,
+        ..ExportOptions::default()
+    };
+    let summary = export_dir(&tmp.path().join("ckpt"), &tmp.path().join("onnx"), &options).unwrap();
+    assert!(summary.external_data);
+    let data = tmp.path().join("onnx/model.onnx.data");
+    let (model_bytes, data_bytes) = (
+        std::fs::metadata(&summary.model_path).unwrap().len(),
+        std::fs::metadata(&data).unwrap().len(),
+    );
+    assert!(
+        model_bytes < data_bytes / 2,
+        "model {model_bytes} B, data {data_bytes} B"
+    );
+    verify_all(
+        &summary.model_path,
+        &checkpoint,
+        Task::Pretraining,
+        vec![1, 8],
+    );
+    // Reading resolves the external data back to the same model as an in-memory build.
+    let inline = build_model(&checkpoint, Task::Pretraining, 17, &summary.source_sha256).unwrap();
+    assert_eq!(read_model(&summary.model_path).unwrap(), inline);
+}
+
+#[test]
+fn onnx_checker_full_check_passes_for_every_task() {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = tiny(Sharing::Ffn, 3, 1, 1);
+    config.id2label = Some((0..3).map(|i| (i.to_string(), format!("L{i}"))).collect());
+    let mut models = Vec::new();
+    for (i, (head, task)) in [
+        (Head::Base, Task::Base),
+        (Head::MaskedLm, Task::MaskedLm),
+        (Head::Pretraining, Task::Pretraining),
+        (Head::SequenceClassification, Task::SequenceClassification),
+        (Head::TokenClassification, Task::TokenClassification),
+        (Head::QuestionAnswering, Task::QuestionAnswering),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let checkpoint = random(&config, head, 600 + i as u64);
+        models.push(export_checkpoint(
+            &checkpoint,
+            task,
+            &tmp.path().join(i.to_string()),
+        ));
+    }
+    let script = "import sys, onnx\nfor p in sys.argv[1:]:\n    onnx.checker.check_model(onnx.load(p), full_check=True)\nprint('checked', len(sys.argv) - 1)";
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(&models)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run tools/setup.sh)", python.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "checked 6");
+}
+
+#[test]
+fn bad_input_is_a_clear_error_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+
+    let err = export_dir(&tmp.path().join("missing"), &out, &ExportOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("missing") && err.to_string().contains("not found"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    let options = ExportOptions {
+        task: Some(Task::MaskedLm),
+        ..ExportOptions::default()
+    };
+    let err = export_dir(
+        &fixtures_root().join("sequence_classification"),
+        &out,
+        &options,
+    )
+    .unwrap_err();
+    assert!(matches!(err, OnnxError::TaskHeads { .. }), "{err}");
+    assert!(
+        err.to_string().contains("masked-lm") && err.to_string().contains("MLM head"),
+        "{err}"
+    );
+    assert!(!out.exists());
+
+    // A config that does not match the weights.
+    let ckpt = tmp.path().join("mismatch");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    let source = fixtures_root().join("pretraining_default");
+    std::fs::copy(
+        source.join("model.safetensors"),
+        ckpt.join("model.safetensors"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(source.join("config.json"))
+        .unwrap()
+        .replace("\"embedding_size\": 16", "\"embedding_size\": 20");
+    std::fs::write(ckpt.join("config.json"), config).unwrap();
+    let err = export_dir(&ckpt, &out, &ExportOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("albert.embeddings") && text.contains("20") && text.contains("16"),
+        "{text}"
+    );
+    assert!(!out.exists());
+}
