@@ -156,10 +156,16 @@ pub fn run(checkpoint: &Checkpoint, task: Task, inputs: &Inputs) -> Result<Outpu
     let (batch, seq) = inputs.input_ids.dim();
     for (name, ids, limit) in [
         ("input_ids", &inputs.input_ids, config.vocab_size),
-        ("token_type_ids", &inputs.token_type_ids, config.type_vocab_size),
+        (
+            "token_type_ids",
+            &inputs.token_type_ids,
+            config.type_vocab_size,
+        ),
     ] {
         if ids.iter().any(|&id| id < 0 || id as usize >= limit) {
-            return Err(OnnxError::Invalid(format!("{name}: ids must lie in [0, {limit})")));
+            return Err(OnnxError::Invalid(format!(
+                "{name}: ids must lie in [0, {limit})"
+            )));
         }
     }
     if seq > config.max_position_embeddings || inputs.attention_mask.dim() != (batch, seq) {
