@@ -10,11 +10,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 use crate::config::AlbertConfig;
 use crate::error::{AlbertError, Result};
-use crate::fsutil::write_atomic;
 use crate::params::{self, Parts, SentenceHead, names};
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -120,29 +119,96 @@ fn to_f32(path: &Path, name: &str, dtype: Dtype, bytes: &[u8]) -> Result<Vec<f32
     Ok(out)
 }
 
-/// Reads every tensor of a safetensors file as f32, under canonical names.
+/// Reads every tensor of a safetensors file as f32, under canonical names. The file is read tensor
+/// by tensor (header first), so memory peaks at the f32 tensors plus one tensor's bytes, not twice
+/// the file: xxlarge-sized checkpoints fit.
 pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, TensorF32>> {
-    let bytes = std::fs::read(path).map_err(|e| AlbertError::io(path, e))?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| AlbertError::Safetensors {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e| AlbertError::io(path, e);
+    let bad = |message: String| AlbertError::Safetensors {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+        message,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let mut len_bytes = [0u8; 8];
+    file.read_exact(&mut len_bytes)
+        .map_err(|_| bad("shorter than the 8-byte header length".into()))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > 100_000_000 || 8 + header_len > file_len {
+        return Err(bad(format!(
+            "header length {header_len} does not fit a {file_len}-byte file"
+        )));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let metadata: safetensors::tensor::Metadata =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("header: {e}")))?;
+    let data_start = 8 + header_len;
+    let mut entries: Vec<_> = metadata.tensors().into_iter().collect();
+    entries.sort_by_key(|(_, info)| info.data_offsets.0);
+    if let Some((_, last)) = entries.last()
+        && data_start + last.data_offsets.1 as u64 != file_len
+    {
+        return Err(bad(format!(
+            "the header describes {} data bytes, the file holds {}",
+            last.data_offsets.1,
+            file_len - data_start
+        )));
+    }
     let mut tensors = BTreeMap::new();
-    for (name, view) in file.tensors() {
+    let mut bytes = Vec::new();
+    for (name, info) in entries {
         let canonical = canonical_name(&name);
         if IGNORED_BUFFERS.contains(&canonical.as_str()) {
             continue;
         }
-        let data = to_f32(path, &name, view.dtype(), view.data())?;
+        let (start, end) = info.data_offsets;
+        let numel: usize = info.shape.iter().product();
+        if (end - start) * 8 != numel * info.dtype.bitsize() {
+            return Err(bad(format!(
+                "tensor `{name}`: {} bytes do not hold shape {:?} of {:?}",
+                end - start,
+                info.shape,
+                info.dtype
+            )));
+        }
+        bytes.resize(end - start, 0);
+        file.seek(SeekFrom::Start(data_start + start as u64))
+            .map_err(io)?;
+        file.read_exact(&mut bytes).map_err(io)?;
+        let data = to_f32(path, &name, info.dtype, &bytes)?;
         tensors.insert(
             canonical,
             TensorF32 {
-                shape: view.shape().to_vec(),
+                shape: info.shape.clone(),
                 data,
             },
         );
     }
     Ok(tensors)
+}
+
+/// A tensor as safetensors writes it: little-endian f32 bytes, made one tensor at a time while the
+/// file is written, so writing never holds a second copy of the model.
+struct F32View<'a>(&'a TensorF32);
+
+impl safetensors::View for F32View<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.0.shape
+    }
+
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Owned(self.0.to_le_bytes())
+    }
+
+    fn data_len(&self) -> usize {
+        self.0.data.len() * 4
+    }
 }
 
 /// Checks tensors against the inventory of `config` and `parts`. The tied decoder, if a file holds
@@ -176,6 +242,21 @@ pub fn validate_tensors(
         }
     }
 
+    check_against_inventory(path, config, parts, tensors)
+}
+
+/// Checks that `tensors` are exactly the inventory of `config` and `parts`, with the right shapes.
+pub fn check_against_inventory(
+    path: &Path,
+    config: &AlbertConfig,
+    parts: &Parts,
+    tensors: &BTreeMap<String, TensorF32>,
+) -> Result<()> {
+    let inventory = params::inventory(config, parts);
+    let expected: HashMap<&str, &[usize]> = inventory
+        .iter()
+        .map(|s| (s.name.as_str(), s.shape.as_slice()))
+        .collect();
     let layout = format!(
         "config: sharing={}, num_hidden_layers={}, num_hidden_groups={}, inner_group_num={}, heads: {}",
         config.sharing,
@@ -259,35 +340,26 @@ impl Checkpoint {
     pub fn write_dir(&self, dir: &Path) -> Result<()> {
         let weights = dir.join(WEIGHTS_FILE);
         self.config.validate()?;
-        let mut tensors = self.tensors.clone();
-        validate_tensors(&weights, &self.config, &self.parts, &mut tensors)?;
+        let tensors = &self.tensors;
+        check_against_inventory(&weights, &self.config, &self.parts, tensors)?;
         std::fs::create_dir_all(dir).map_err(|e| AlbertError::io(dir, e))?;
 
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
-            .iter()
-            .map(|(n, t)| (n.clone(), t.to_le_bytes(), t.shape.clone()))
-            .collect();
-        let views = bytes
-            .iter()
-            .map(|(n, b, s)| {
-                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
-                    .map(|v| (n.as_str(), v))
-                    .map_err(|e| AlbertError::Safetensors {
-                        path: weights.clone(),
-                        message: format!("tensor `{n}`: {e}"),
-                    })
-            })
-            .collect::<Result<Vec<_>>>()?;
         // HF refuses safetensors files whose metadata lacks `format`.
         let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-        let serialized = safetensors::serialize(views, Some(metadata)).map_err(|e| {
-            AlbertError::Safetensors {
+        let views = tensors.iter().map(|(n, t)| (n.as_str(), F32View(t)));
+        let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp-{}", std::process::id()));
+        let written = safetensors::serialize_to_file(views, Some(metadata), &tmp)
+            .map_err(|e| AlbertError::Safetensors {
                 path: weights.clone(),
                 message: e.to_string(),
-            }
-        })?;
-        write_atomic(&weights, &serialized)?;
-
+            })
+            .and_then(|()| {
+                std::fs::rename(&tmp, &weights).map_err(|e| AlbertError::io(&weights, e))
+            });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         self.config.write_file(&dir.join(CONFIG_FILE))
     }
 

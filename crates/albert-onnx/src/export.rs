@@ -153,24 +153,25 @@ impl fmt::Display for Task {
     }
 }
 
-/// Graph construction over a checkpoint's tensors.
+/// Graph construction over a checkpoint's tensors. Each tensor is moved out of the map when it
+/// becomes an initializer (initializers are made once per name), so the model is never held twice.
 struct AlbertGraph<'a> {
     b: GraphBuilder,
     config: &'a AlbertConfig,
-    tensors: &'a std::collections::BTreeMap<String, TensorF32>,
+    tensors: std::collections::BTreeMap<String, TensorF32>,
 }
 
 impl AlbertGraph<'_> {
-    fn tensor(&self, name: &str) -> Result<&TensorF32> {
+    fn take(&mut self, name: &str) -> Result<TensorF32> {
         self.tensors
-            .get(name)
+            .remove(name)
             .ok_or_else(|| OnnxError::Invalid(format!("checkpoint has no tensor `{name}`")))
     }
 
     /// A checkpoint tensor as an initializer, as stored (embedding tables, norms, biases).
     fn stored(&mut self, name: &str) -> Result<String> {
         if !self.b.has_initializer(name) {
-            let t = self.tensor(name)?;
+            let t = self.take(name)?;
             let proto = tensor_f32(name, &t.shape, &t.data);
             self.b.initializer(name, || proto);
         }
@@ -180,7 +181,7 @@ impl AlbertGraph<'_> {
     /// A linear weight ([out, in] in the checkpoint) as an [in, out] initializer, written once.
     fn weight_t(&mut self, name: &str) -> Result<String> {
         if !self.b.has_initializer(name) {
-            let t = self.tensor(name)?;
+            let t = self.take(name)?;
             let (out, inp) = (t.shape[0], t.shape[1]);
             let mut data = vec![0f32; t.data.len()];
             for o in 0..out {
@@ -355,19 +356,34 @@ pub fn build_model(
     opset: i64,
     source_sha256: &str,
 ) -> Result<ModelProto> {
+    build_model_from(checkpoint.clone(), task, opset, source_sha256)
+}
+
+/// Like [`build_model`], consuming the checkpoint: its tensors move into the initializers one by
+/// one, so memory peaks near one copy of the weights (what large models need).
+pub fn build_model_from(
+    checkpoint: Checkpoint,
+    task: Task,
+    opset: i64,
+    source_sha256: &str,
+) -> Result<ModelProto> {
     if !(17..=21).contains(&opset) {
         return Err(OnnxError::Opset(opset));
     }
     task.check(&checkpoint.parts)?;
-    let config = &checkpoint.config;
+    let Checkpoint {
+        config,
+        parts,
+        tensors,
+    } = checkpoint;
+    let config = &config;
     let mut g = AlbertGraph {
         b: GraphBuilder::new(opset),
         config,
-        tensors: &checkpoint.tensors,
+        tensors,
     };
     let embedded = g.embeddings()?;
     let hidden = g.encoder(&embedded)?;
-    let parts = checkpoint.parts;
     let (h, v) = (config.hidden_size, config.vocab_size);
     let (b, s) = (Dim::Symbol(BATCH), Dim::Symbol(SEQUENCE));
     let mut outputs = Vec::new();
@@ -411,7 +427,10 @@ pub fn build_model(
             };
             g.b.set_scope(format!("/{}", prefix.split('.').next().unwrap_or(prefix)));
             g.head_into(&pooled, prefix, name)?;
-            let width = g.tensor(&format!("{prefix}.bias"))?.shape[0];
+            let width = match parts.sentence {
+                Some(SentenceHead::Nsp) => 2,
+                _ => config.num_labels(),
+            };
             outputs.push(value_info(
                 name,
                 DataType::Float,
@@ -548,7 +567,7 @@ pub fn export_dir(source: &Path, out_dir: &Path, options: &ExportOptions) -> Res
         .unwrap_or_else(|| Task::default_for(&checkpoint.parts));
     task.check(&checkpoint.parts)?;
     let sha = sha256_file(&source.join(WEIGHTS_FILE))?;
-    let model = build_model(&checkpoint, task, options.opset, &sha)?;
+    let model = build_model_from(checkpoint, task, options.opset, &sha)?;
     let graph = model
         .graph
         .as_ref()
@@ -572,7 +591,7 @@ pub fn export_dir(source: &Path, out_dir: &Path, options: &ExportOptions) -> Res
         if tokenizer.exists() {
             copy_atomic(&tokenizer, &out_dir.join(TOKENIZER_FILE))?;
         }
-        proto::write_model(&model_path, &model, options.external_threshold)
+        proto::write_model(&model_path, model, options.external_threshold)
     })();
     let file_bytes = match written {
         Ok(n) => n,

@@ -138,32 +138,34 @@ pub fn external_data_name(model_path: &Path) -> String {
     )
 }
 
-/// Moves every initializer of at least 1 KiB into one external data blob (64-byte aligned, as the
-/// ONNX tools do) and returns the blob; the tensors then refer to it by `location`.
-fn externalize(model: &mut ModelProto, location: &str) -> Vec<u8> {
-    let mut blob = Vec::new();
+/// Moves every initializer of at least 1 KiB into the external data file `data` (64-byte aligned,
+/// as the ONNX tools do), writing as it goes; the tensors then refer to it by `location`.
+fn externalize(model: &mut ModelProto, location: &str, data: &Path) -> std::io::Result<u64> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(data)?);
+    let mut offset = 0usize;
     if let Some(graph) = model.graph.as_mut() {
         for tensor in graph
             .initializer
             .iter_mut()
             .filter(|t| t.raw_data.len() >= 1024)
         {
-            while blob.len() % 64 != 0 {
-                blob.push(0);
-            }
-            let offset = blob.len();
-            blob.extend_from_slice(&tensor.raw_data);
-            let length = tensor.raw_data.len();
-            tensor.raw_data = Vec::new();
+            let padding = (64 - offset % 64) % 64;
+            out.write_all(&[0u8; 64][..padding])?;
+            offset += padding;
+            let bytes = std::mem::take(&mut tensor.raw_data);
+            out.write_all(&bytes)?;
             tensor.data_location = Some(DataLocation::External as i32);
             tensor.external_data = metadata(&[
                 ("location", location.to_string()),
                 ("offset", offset.to_string()),
-                ("length", length.to_string()),
+                ("length", bytes.len().to_string()),
             ]);
+            offset += bytes.len();
         }
     }
-    blob
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(offset as u64)
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -183,33 +185,29 @@ fn write_file_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Writes a model atomically: everything goes to temporary files in the same directory first, then
 /// is renamed into place (the external data file before the model that refers to it). Weights
-/// beyond `external_threshold` bytes go to `<model>.data`. Returns the bytes written.
-pub fn write_model(path: &Path, model: &ModelProto, external_threshold: usize) -> Result<u64> {
-    let mut model = model.clone();
+/// beyond `external_threshold` bytes go to `<model>.data`, streamed from the initializers, so no
+/// second copy of the weights is made. Returns the bytes written.
+pub fn write_model(path: &Path, mut model: ModelProto, external_threshold: usize) -> Result<u64> {
     let data_name = external_data_name(path);
     let data_path = path.with_file_name(&data_name);
-    let blob = if initializer_bytes(&model) > external_threshold {
-        Some(externalize(&mut model, &data_name))
-    } else {
-        None
-    };
-    let bytes = model.encode_to_vec();
     let (tmp_model, tmp_data) = (temp_path(path), temp_path(&data_path));
+    let external = initializer_bytes(&model) > external_threshold;
     let result = (|| -> std::io::Result<u64> {
-        let mut total = bytes.len() as u64;
-        if let Some(blob) = &blob {
-            write_file_synced(&tmp_data, blob)?;
-            total += blob.len() as u64;
-        }
+        let data_bytes = if external {
+            externalize(&mut model, &data_name, &tmp_data)?
+        } else {
+            0
+        };
+        let bytes = model.encode_to_vec();
         write_file_synced(&tmp_model, &bytes)?;
-        if blob.is_some() {
+        if external {
             std::fs::rename(&tmp_data, &data_path)?;
         } else if data_path.exists() {
             // A stale external data file from an earlier export would mislead readers.
             std::fs::remove_file(&data_path)?;
         }
         std::fs::rename(&tmp_model, path)?;
-        Ok(total)
+        Ok(bytes.len() as u64 + data_bytes)
     })();
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp_model);
