@@ -67,6 +67,9 @@ pub enum AlbertError {
         found: String,
     },
 
+    #[error("{path}: tokenizer: {message}")]
+    Tokenizer { path: PathBuf, message: String },
+
     #[error("tensor `{name}`: {found} values do not fill shape {shape:?} ({expected} values)")]
     TensorLength {
         name: String,

@@ -4,6 +4,7 @@
 //!   paper's cross-layer sharing strategies and the Table 1 presets.
 //! * [`params`]: the parameter inventory (canonical HF names, shapes, sharing), and counts.
 //! * [`checkpoint`]: `model.safetensors` checkpoints in the HF layout, validated tensor by tensor.
+//! * [`tokenizer`]: loading `tokenizer.json`, training ALBERT-style unigram tokenizers.
 //!
 //! ALBERT: Lan et al., "ALBERT: A Lite BERT for Self-supervised Learning of Language
 //! Representations", arXiv 1909.11942; reference implementation: HF transformers
@@ -15,6 +16,7 @@ pub mod config;
 pub mod error;
 mod fsutil;
 pub mod params;
+pub mod tokenizer;
 
 pub use activation::{Activation, HiddenAct};
 pub use checkpoint::{Checkpoint, TensorF32};

@@ -12,13 +12,8 @@ use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn, s};
 use crate::error::{OnnxError, Result};
 use crate::export::Task;
 
-/// One batch of model inputs, each [batch, sequence_length].
-#[derive(Debug, Clone)]
-pub struct Inputs {
-    pub input_ids: Array2<i64>,
-    pub attention_mask: Array2<i64>,
-    pub token_type_ids: Array2<i64>,
-}
+/// One batch of model inputs, each [batch, sequence_length] (the runtime's type).
+pub use albert_runtime::ModelInputs as Inputs;
 
 pub type Outputs = BTreeMap<String, ArrayD<f32>>;
 

@@ -2,14 +2,13 @@
 //! sizes and lengths, with padding) and compare every output with the reference forward pass
 //! computed from the checkpoint ([`crate::reference`]).
 //!
-//! These are minimal runs of each engine; `albert-runtime` is the full, configurable backend.
+//! The engines are `albert-runtime`'s backends.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use albert_core::Checkpoint;
+use albert_runtime::{Backend, BackendChoice, OrtOptions, TractOptions};
 use ndarray::{Array2, ArrayD};
-use tract_onnx::prelude::*;
 
 use crate::error::{OnnxError, Result};
 use crate::export::Task;
@@ -31,148 +30,41 @@ impl Engine {
     }
 }
 
-/// Where the ONNX Runtime shared library is looked for, in order: an explicit path, the
-/// `ORT_DYLIB_PATH` variable, the project venv made by tools/setup.sh.
-pub fn ort_library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(p) = explicit {
-        candidates.push(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
-        candidates.push(PathBuf::from(p));
-    }
-    // The venv of the checkout this crate was built in, then one next to the executable's checkout.
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/onnxruntime.so"));
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(root) = exe
-            .parent()
-            .and_then(|p| p.parent())
-            .and_then(|p| p.parent())
-    {
-        candidates.push(root.join(".venv/onnxruntime.so"));
-    }
-    candidates
+/// Loads a model in ONNX Runtime (CPU) through `albert-runtime`.
+pub fn load_onnxruntime(model: &Path, library: Option<&Path>) -> Result<Box<dyn Backend>> {
+    let options = OrtOptions {
+        library: library.map(Path::to_path_buf),
+        intra_threads: 2,
+        ..OrtOptions::default()
+    };
+    albert_runtime::backend::load(model, &BackendChoice::Ort(options)).map_err(runtime_err)
 }
 
-/// The process's one ONNX Runtime environment (ORT allows one per process).
-fn ort_environment(explicit: Option<&Path>) -> Result<&'static ort::environment::Environment> {
-    static ENVIRONMENT: OnceLock<std::result::Result<ort::environment::Environment, String>> =
-        OnceLock::new();
-    let env = ENVIRONMENT.get_or_init(|| {
-        let candidates = ort_library_candidates(explicit);
-        let Some(path) = candidates.iter().find(|p| p.exists()) else {
-            return Err(OnnxError::OrtLibraryNotFound {
-                looked: candidates
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }
-            .to_string());
-        };
-        let builder =
-            ort::init_from(path).map_err(|e| format!("loading {}: {e}", path.display()))?;
-        builder
-            .with_name("albert-verify")
-            .build()
-            .map_err(|e| format!("creating the environment: {e}"))
-    });
-    env.as_ref().map_err(|e| OnnxError::OnnxRuntime(e.clone()))
+/// Loads a model in tract through `albert-runtime`.
+pub fn load_tract(model: &Path) -> Result<Box<dyn Backend>> {
+    albert_runtime::backend::load(model, &BackendChoice::Tract(TractOptions::default()))
+        .map_err(runtime_err)
 }
 
-fn ort_err(e: impl std::fmt::Display) -> OnnxError {
-    OnnxError::OnnxRuntime(e.to_string())
-}
-
-/// A model loaded once in ONNX Runtime (CPU provider, default graph optimizations).
-pub struct OrtModel {
-    session: ort::session::Session,
-}
-
-impl OrtModel {
-    pub fn load(model: &Path, ort_lib: Option<&Path>) -> Result<Self> {
-        let env = ort_environment(ort_lib)?;
-        let session = ort::session::Session::builder(env)
-            .map_err(ort_err)?
-            .with_intra_threads(2)
-            .map_err(ort_err)?
-            .commit_from_file(model)
-            .map_err(ort_err)?;
-        Ok(OrtModel { session })
-    }
-
-    pub fn run(&mut self, inputs: &Inputs, output_names: &[&str]) -> Result<Outputs> {
-        let tensor = |a: &Array2<i64>| ort::value::Tensor::from_array(a.clone()).map_err(ort_err);
-        let outputs = self
-            .session
-            .run(ort::inputs![
-                "input_ids" => tensor(&inputs.input_ids)?,
-                "attention_mask" => tensor(&inputs.attention_mask)?,
-                "token_type_ids" => tensor(&inputs.token_type_ids)?,
-            ])
-            .map_err(ort_err)?;
-        let mut result = Outputs::new();
-        for name in output_names {
-            let value = outputs
-                .get(*name)
-                .ok_or_else(|| OnnxError::OnnxRuntime(format!("no output `{name}`")))?;
-            let array = value.try_extract_array::<f32>().map_err(ort_err)?;
-            result.insert(name.to_string(), array.to_owned());
-        }
-        Ok(result)
+fn runtime_err(e: albert_runtime::RuntimeError) -> OnnxError {
+    match e {
+        albert_runtime::RuntimeError::Tract(m) => OnnxError::Tract(m),
+        other => OnnxError::OnnxRuntime(other.to_string()),
     }
 }
 
-fn tract_err(e: impl std::fmt::Display) -> OnnxError {
-    OnnxError::Tract(e.to_string())
-}
-
-/// A model loaded and optimized once in tract, with symbolic batch and sequence dimensions.
-pub struct TractModel {
-    plan: std::sync::Arc<TypedRunnableModel>,
-}
-
-impl TractModel {
-    pub fn load(model: &Path) -> Result<Self> {
-        let plan = tract_onnx::onnx()
-            .model_for_path(model)
-            .map_err(tract_err)?
-            .into_optimized()
-            .map_err(tract_err)?
-            .into_runnable()
-            .map_err(tract_err)?;
-        Ok(TractModel { plan })
-    }
-
-    pub fn run(&self, inputs: &Inputs, output_names: &[&str]) -> Result<Outputs> {
-        let feed: TVec<TValue> = tvec!(
-            inputs
-                .input_ids
-                .clone()
-                .into_dyn()
-                .into_tensor()
-                .into_tvalue(),
-            inputs
-                .attention_mask
-                .clone()
-                .into_dyn()
-                .into_tensor()
-                .into_tvalue(),
-            inputs
-                .token_type_ids
-                .clone()
-                .into_dyn()
-                .into_tensor()
-                .into_tvalue(),
-        );
-        let outputs = self.plan.run(feed).map_err(tract_err)?;
-        let mut result = Outputs::new();
-        for (name, value) in output_names.iter().zip(outputs.iter()) {
-            let view = value.to_plain_array_view::<f32>().map_err(tract_err)?;
-            result.insert(name.to_string(), view.to_owned());
-        }
-        Ok(result)
-    }
+/// Runs a backend and keeps the named outputs.
+pub fn run_backend(backend: &dyn Backend, inputs: &Inputs, names: &[&str]) -> Result<Outputs> {
+    let mut outputs = backend.run(inputs).map_err(runtime_err)?;
+    names
+        .iter()
+        .map(|name| {
+            outputs
+                .remove(*name)
+                .map(|v| (name.to_string(), v))
+                .ok_or_else(|| OnnxError::Verification(format!("the model has no output `{name}`")))
+        })
+        .collect()
 }
 
 /// Sample inputs: random ids, row `i` of the batch shorter than the one before (padding at the
@@ -269,8 +161,8 @@ pub fn verify(
     options: &VerifyOptions,
 ) -> Result<Vec<VerifyRow>> {
     let names = task.outputs(&checkpoint.parts);
-    let tract = TractModel::load(model)?;
-    let mut onnxruntime = OrtModel::load(model, options.ort_library.as_deref())?;
+    let tract = load_tract(model)?;
+    let onnxruntime = load_onnxruntime(model, options.ort_library.as_deref())?;
     let mut rows = Vec::new();
     for &batch in &options.batches {
         for &length in &options.lengths {
@@ -283,8 +175,11 @@ pub fn verify(
             let inputs = sample_inputs(checkpoint, batch, length, options.seed);
             let expected = reference::run(checkpoint, task, &inputs)?;
             let engines = [
-                (Engine::OnnxRuntime, onnxruntime.run(&inputs, &names)?),
-                (Engine::Tract, tract.run(&inputs, &names)?),
+                (
+                    Engine::OnnxRuntime,
+                    run_backend(onnxruntime.as_ref(), &inputs, &names)?,
+                ),
+                (Engine::Tract, run_backend(tract.as_ref(), &inputs, &names)?),
             ];
             for (engine, got) in engines {
                 for name in &names {

@@ -13,7 +13,7 @@ use albert_onnx::OnnxError;
 use albert_onnx::export::{ExportOptions, Task, build_model, export_dir};
 use albert_onnx::proto::{self, read_model};
 use albert_onnx::reference::{self, Inputs};
-use albert_onnx::verify::{self, OrtModel, TractModel, VerifyOptions};
+use albert_onnx::verify::{self, VerifyOptions, load_onnxruntime, load_tract, run_backend};
 use ndarray::{Array2, ArrayD};
 
 const ONNX_TOLERANCE: f64 = 1e-4;
@@ -140,11 +140,17 @@ fn every_fixture_exports_and_matches_hf_in_both_engines() {
 
         // Directly against HF's outputs on HF's inputs.
         let (inputs, hf) = fixture_io(&dir);
-        let mut ort = OrtModel::load(&summary.model_path, None).unwrap();
-        let tract = TractModel::load(&summary.model_path).unwrap();
+        let ort = load_onnxruntime(&summary.model_path, None).unwrap();
+        let tract = load_tract(&summary.model_path).unwrap();
         for (engine, got) in [
-            ("onnxruntime", ort.run(&inputs, &names).unwrap()),
-            ("tract", tract.run(&inputs, &names).unwrap()),
+            (
+                "onnxruntime",
+                run_backend(ort.as_ref(), &inputs, &names).unwrap(),
+            ),
+            (
+                "tract",
+                run_backend(tract.as_ref(), &inputs, &names).unwrap(),
+            ),
         ] {
             for name in &names {
                 let diff = max_abs(&got[*name], &hf[hf_name(summary.task, name)]);

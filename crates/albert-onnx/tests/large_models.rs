@@ -11,7 +11,7 @@ use std::time::Instant;
 use albert_core::params::{count, inventory};
 use albert_core::{Checkpoint, Head, Preset, Sharing};
 use albert_onnx::export::{ExportOptions, export_dir};
-use albert_onnx::verify::{OrtModel, sample_inputs};
+use albert_onnx::verify::{load_onnxruntime, run_backend, sample_inputs};
 
 #[test]
 #[ignore = "by hand: ~10 GB of memory, ~20 GB of disk (see the file's header)"]
@@ -60,10 +60,13 @@ fn xxlarge_not_shared_exports_with_external_data_and_runs() {
         tensors: Default::default(),
     };
     let inputs = sample_inputs(&probe, 1, 8, 0);
-    let mut ort = OrtModel::load(&summary.model_path, None).unwrap();
-    let out = ort
-        .run(&inputs, &["last_hidden_state", "pooler_output"])
-        .unwrap();
+    let ort = load_onnxruntime(&summary.model_path, None).unwrap();
+    let out = run_backend(
+        ort.as_ref(),
+        &inputs,
+        &["last_hidden_state", "pooler_output"],
+    )
+    .unwrap();
     assert!(out["last_hidden_state"].iter().all(|v| v.is_finite()));
     assert_eq!(out["last_hidden_state"].shape(), &[1, 8, 4096]);
     println!("onnxruntime loaded and ran it in {:.0?}", start.elapsed());

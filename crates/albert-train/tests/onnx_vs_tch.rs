@@ -6,7 +6,7 @@
 
 use albert_core::{AlbertConfig, Checkpoint, Head, Sharing};
 use albert_onnx::export::{ExportOptions, Task, export_dir};
-use albert_onnx::verify::{OrtModel, TractModel, sample_inputs};
+use albert_onnx::verify::{load_onnxruntime, load_tract, run_backend, sample_inputs};
 use albert_train::AlbertModel;
 use ndarray::{ArrayD, IxDyn};
 use tch::{Device, Tensor, nn};
@@ -62,8 +62,8 @@ fn tch_onnxruntime_and_tract_agree_for_every_sharing() {
 
         let vs = nn::VarStore::new(Device::Cpu);
         let model = AlbertModel::from_checkpoint(&vs, &checkpoint).unwrap();
-        let mut ort = OrtModel::load(&summary.model_path, None).unwrap();
-        let tract = TractModel::load(&summary.model_path).unwrap();
+        let ort = load_onnxruntime(&summary.model_path, None).unwrap();
+        let tract = load_tract(&summary.model_path).unwrap();
         let names = ["prediction_logits", "sop_logits"];
         for (batch, length) in [(1, 1), (3, 7), (2, 20)] {
             let inputs = sample_inputs(&checkpoint, batch, length, 5);
@@ -80,8 +80,14 @@ fn tch_onnxruntime_and_tract_agree_for_every_sharing() {
                 to_array(out.sentence_logits.as_ref().unwrap()),
             ];
             for (engine, got) in [
-                ("onnxruntime", ort.run(&inputs, &names).unwrap()),
-                ("tract", tract.run(&inputs, &names).unwrap()),
+                (
+                    "onnxruntime",
+                    run_backend(ort.as_ref(), &inputs, &names).unwrap(),
+                ),
+                (
+                    "tract",
+                    run_backend(tract.as_ref(), &inputs, &names).unwrap(),
+                ),
             ] {
                 for (name, tch_value) in names.iter().zip(&ours) {
                     let diff = max_abs(&got[*name], tch_value);

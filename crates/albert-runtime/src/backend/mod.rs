@@ -1,0 +1,111 @@
+//! Engines behind one trait: ONNX Runtime ([`ort`], CPU / CUDA / TensorRT) and tract ([`tract`],
+//! CPU). A backend takes a batch of int64 inputs and returns f32 outputs by name.
+
+#[cfg(feature = "ort")]
+pub mod ort;
+#[cfg(feature = "tract")]
+pub mod tract;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use ndarray::{Array2, ArrayD};
+
+use crate::error::{Result, RuntimeError};
+
+/// One batch of model inputs, each `[batch, sequence_length]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInputs {
+    pub input_ids: Array2<i64>,
+    pub attention_mask: Array2<i64>,
+    pub token_type_ids: Array2<i64>,
+}
+
+/// Outputs by name (`last_hidden_state`, `logits`, …).
+pub type ModelOutputs = BTreeMap<String, ArrayD<f32>>;
+
+/// What actually runs a model (after any fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExecutionTarget {
+    /// tract on the CPU.
+    TractCpu,
+    /// ONNX Runtime's CPU execution provider.
+    OrtCpu,
+    /// ONNX Runtime's CUDA execution provider on this device.
+    OrtCuda { device: i32 },
+    /// ONNX Runtime's TensorRT execution provider on this device.
+    OrtTensorRt { device: i32 },
+}
+
+impl fmt::Display for ExecutionTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecutionTarget::TractCpu => f.write_str("tract (cpu)"),
+            ExecutionTarget::OrtCpu => f.write_str("onnxruntime (cpu)"),
+            ExecutionTarget::OrtCuda { device } => write!(f, "onnxruntime (cuda:{device})"),
+            ExecutionTarget::OrtTensorRt { device } => write!(f, "onnxruntime (tensorrt:{device})"),
+        }
+    }
+}
+
+/// An engine with a loaded model. Implementations are `Send + Sync`: [`Backend::run`] may be
+/// called from many threads at once.
+pub trait Backend: Send + Sync {
+    /// What runs the model, after any provider fallback.
+    fn target(&self) -> ExecutionTarget;
+
+    /// The model's output names, in graph order.
+    fn output_names(&self) -> &[String];
+
+    /// Runs one batch.
+    fn run(&self, inputs: &ModelInputs) -> Result<ModelOutputs>;
+}
+
+/// Which engine to load a model with, and its options.
+#[derive(Debug, Clone)]
+pub enum BackendChoice {
+    #[cfg(feature = "ort")]
+    Ort(ort::OrtOptions),
+    #[cfg(feature = "tract")]
+    Tract(tract::TractOptions),
+}
+
+impl Default for BackendChoice {
+    /// ONNX Runtime on the CPU when compiled in, else tract.
+    fn default() -> Self {
+        #[cfg(feature = "ort")]
+        return BackendChoice::Ort(ort::OrtOptions::default());
+        #[cfg(all(not(feature = "ort"), feature = "tract"))]
+        return BackendChoice::Tract(tract::TractOptions::default());
+    }
+}
+
+/// Loads `model.onnx` with the chosen engine.
+pub fn load(model: &Path, choice: &BackendChoice) -> Result<Box<dyn Backend>> {
+    if !model.exists() {
+        return Err(RuntimeError::io(
+            model,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
+        ));
+    }
+    match choice {
+        #[cfg(feature = "ort")]
+        BackendChoice::Ort(options) => Ok(Box::new(ort::OrtBackend::load(model, options)?)),
+        #[cfg(feature = "tract")]
+        BackendChoice::Tract(options) => Ok(Box::new(tract::TractBackend::load(model, options)?)),
+    }
+}
+
+/// Checks that a graph takes exactly ALBERT's three inputs (in any order).
+pub(crate) fn check_input_names(names: &[String]) -> Result<()> {
+    let mut sorted: Vec<&str> = names.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    if sorted == ["attention_mask", "input_ids", "token_type_ids"] {
+        Ok(())
+    } else {
+        Err(RuntimeError::UnexpectedInputs {
+            found: names.join(", "),
+        })
+    }
+}

@@ -1,0 +1,305 @@
+//! ONNX Runtime through `ort` (2.0.0-rc.15, `load-dynamic`).
+//!
+//! The shared library is found from [`OrtOptions::library`], then `ORT_DYLIB_PATH`, then the
+//! project venv (`.venv/onnxruntime.so`, made by tools/setup.sh). Execution providers are tried in
+//! the caller's order with an explicit policy: [`FallbackPolicy::Require`] fails when the first
+//! cannot be registered; [`FallbackPolicy::Fallback`] moves on to the next and says so on stderr.
+//! Either way [`Backend::target`] reports what actually runs — ONNX Runtime itself would silently
+//! fall back to the CPU.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::ep::{self, ExecutionProviderDispatch};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+
+use super::{Backend, ExecutionTarget, ModelInputs, ModelOutputs, check_input_names};
+use crate::error::{Result, RuntimeError};
+
+/// An ONNX Runtime execution provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provider {
+    Cpu,
+    Cuda {
+        device: i32,
+    },
+    TensorRt {
+        device: i32,
+        /// Let TensorRT build fp16 engines.
+        fp16: bool,
+        /// Where TensorRT caches built engines (builds take minutes; the cache makes them once).
+        engine_cache: Option<PathBuf>,
+    },
+}
+
+impl Provider {
+    pub fn name(&self) -> String {
+        match self {
+            Provider::Cpu => "cpu".into(),
+            Provider::Cuda { device } => format!("cuda:{device}"),
+            Provider::TensorRt { device, .. } => format!("tensorrt:{device}"),
+        }
+    }
+
+    fn target(&self) -> ExecutionTarget {
+        match self {
+            Provider::Cpu => ExecutionTarget::OrtCpu,
+            Provider::Cuda { device } => ExecutionTarget::OrtCuda { device: *device },
+            Provider::TensorRt { device, .. } => ExecutionTarget::OrtTensorRt { device: *device },
+        }
+    }
+
+    fn dispatch(&self) -> Option<ExecutionProviderDispatch> {
+        match self {
+            Provider::Cpu => None,
+            Provider::Cuda { device } => Some(
+                ep::CUDA::default()
+                    .with_device_id(*device)
+                    .build()
+                    .error_on_failure(),
+            ),
+            Provider::TensorRt {
+                device,
+                fp16,
+                engine_cache,
+            } => {
+                let mut trt = ep::TensorRT::default()
+                    .with_device_id(*device)
+                    .with_fp16(*fp16);
+                if let Some(dir) = engine_cache {
+                    trt = trt
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(dir.display())
+                        .with_timing_cache(true)
+                        .with_timing_cache_path(dir.display());
+                }
+                Some(trt.build().error_on_failure())
+            }
+        }
+    }
+}
+
+/// What to do when a requested provider cannot be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FallbackPolicy {
+    /// Fail with [`RuntimeError::ProviderUnavailable`].
+    #[default]
+    Require,
+    /// Try the next provider in the list (the CPU last), with a warning on stderr.
+    Fallback,
+}
+
+#[derive(Debug, Clone)]
+pub struct OrtOptions {
+    /// `libonnxruntime.so` to load; see the module docs for the search order.
+    pub library: Option<PathBuf>,
+    /// Providers in order of preference. The CPU is always the last resort under `Fallback`.
+    pub providers: Vec<Provider>,
+    pub policy: FallbackPolicy,
+    /// Threads inside one operator (0: ONNX Runtime's default, one per core).
+    pub intra_threads: usize,
+    /// Threads across independent operators (0: default).
+    pub inter_threads: usize,
+    pub optimization_level: GraphOptimizationLevel,
+}
+
+impl Default for OrtOptions {
+    fn default() -> Self {
+        OrtOptions {
+            library: None,
+            providers: vec![Provider::Cpu],
+            policy: FallbackPolicy::Require,
+            intra_threads: 0,
+            inter_threads: 0,
+            optimization_level: GraphOptimizationLevel::Level3,
+        }
+    }
+}
+
+/// Where the library is looked for, in order.
+pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(p) = explicit {
+        candidates.push(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        candidates.push(PathBuf::from(p));
+    }
+    // The venv of the checkout this crate was built in, then one above the running executable
+    // (target/<profile>/<exe> → <checkout>/.venv).
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/onnxruntime.so"));
+    if let Ok(exe) = std::env::current_exe() {
+        for dir in exe.ancestors().skip(1).take(4) {
+            candidates.push(dir.join(".venv/onnxruntime.so"));
+        }
+    }
+    candidates
+}
+
+/// The process's ONNX Runtime environment: ONNX Runtime allows one per process, so it is made
+/// once, from the library found for the first caller.
+pub fn environment(explicit: Option<&Path>) -> Result<&'static ort::environment::Environment> {
+    static ENVIRONMENT: OnceLock<
+        std::result::Result<ort::environment::Environment, RuntimeErrorText>,
+    > = OnceLock::new();
+    let env = ENVIRONMENT.get_or_init(|| {
+        let candidates = library_candidates(explicit);
+        let Some(path) = candidates.iter().find(|p| p.exists()) else {
+            return Err(RuntimeErrorText::NotFound(
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        };
+        let builder = ort::init_from(path)
+            .map_err(|e| RuntimeErrorText::Other(format!("loading {}: {e}", path.display())))?;
+        builder
+            .with_name("albert")
+            .build()
+            .map_err(|e| RuntimeErrorText::Other(format!("creating the environment: {e}")))
+    });
+    match env {
+        Ok(env) => Ok(env),
+        Err(RuntimeErrorText::NotFound(looked)) => Err(RuntimeError::OrtLibraryNotFound {
+            looked: looked.clone(),
+        }),
+        Err(RuntimeErrorText::Other(message)) => Err(RuntimeError::OnnxRuntime(message.clone())),
+    }
+}
+
+/// A cached environment failure (errors are not `Clone`).
+#[derive(Debug)]
+enum RuntimeErrorText {
+    NotFound(String),
+    Other(String),
+}
+
+fn ort_err(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::OnnxRuntime(e.to_string())
+}
+
+/// A model loaded in ONNX Runtime. `ort` runs a session through `&mut`, so concurrent calls take
+/// turns on one session (each run is itself parallel over `intra_threads`).
+pub struct OrtBackend {
+    session: Mutex<Session>,
+    target: ExecutionTarget,
+    outputs: Vec<String>,
+}
+
+impl OrtBackend {
+    pub fn load(model: &Path, options: &OrtOptions) -> Result<Self> {
+        let env = environment(options.library.as_deref())?;
+        let mut builder = Session::builder(env)
+            .map_err(ort_err)?
+            .with_optimization_level(options.optimization_level)
+            .map_err(ort_err)?;
+        if options.intra_threads > 0 {
+            builder = builder
+                .with_intra_threads(options.intra_threads)
+                .map_err(ort_err)?;
+        }
+        if options.inter_threads > 0 {
+            builder = builder
+                .with_inter_threads(options.inter_threads)
+                .map_err(ort_err)?;
+        }
+
+        let mut target = ExecutionTarget::OrtCpu;
+        let mut registered = false;
+        let providers = if options.providers.is_empty() {
+            vec![Provider::Cpu]
+        } else {
+            options.providers.clone()
+        };
+        for provider in &providers {
+            let Some(dispatch) = provider.dispatch() else {
+                target = ExecutionTarget::OrtCpu;
+                registered = true;
+                break;
+            };
+            match builder.with_execution_providers([dispatch]) {
+                Ok(b) => {
+                    builder = b;
+                    target = provider.target();
+                    registered = true;
+                    break;
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    builder = e.recover();
+                    match options.policy {
+                        FallbackPolicy::Require => {
+                            return Err(RuntimeError::ProviderUnavailable {
+                                provider: provider.name(),
+                                reason,
+                            });
+                        }
+                        FallbackPolicy::Fallback => {
+                            eprintln!(
+                                "warning: execution provider {} is unavailable ({reason}); trying the next",
+                                provider.name()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if !registered {
+            eprintln!(
+                "warning: no requested execution provider could be registered; running on the CPU"
+            );
+        }
+        let session = builder.commit_from_file(model).map_err(ort_err)?;
+        let inputs: Vec<String> = session
+            .inputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        check_input_names(&inputs)?;
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        Ok(OrtBackend {
+            session: Mutex::new(session),
+            target,
+            outputs,
+        })
+    }
+}
+
+impl Backend for OrtBackend {
+    fn target(&self) -> ExecutionTarget {
+        self.target
+    }
+
+    fn output_names(&self) -> &[String] {
+        &self.outputs
+    }
+
+    fn run(&self, inputs: &ModelInputs) -> Result<ModelOutputs> {
+        let tensor =
+            |a: &ndarray::Array2<i64>| ort::value::Tensor::from_array(a.clone()).map_err(ort_err);
+        let feed = ort::inputs![
+            "input_ids" => tensor(&inputs.input_ids)?,
+            "attention_mask" => tensor(&inputs.attention_mask)?,
+            "token_type_ids" => tensor(&inputs.token_type_ids)?,
+        ];
+        let mut session = self.session.lock().map_err(|_| {
+            RuntimeError::OnnxRuntime("a previous run panicked while holding the session".into())
+        })?;
+        let outputs = session.run(feed).map_err(ort_err)?;
+        let mut result = ModelOutputs::new();
+        for name in &self.outputs {
+            if let Some(value) = outputs.get(name.as_str()) {
+                let array = value.try_extract_array::<f32>().map_err(ort_err)?;
+                result.insert(name.clone(), array.to_owned());
+            }
+        }
+        Ok(result)
+    }
+}

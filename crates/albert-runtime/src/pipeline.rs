@@ -1,0 +1,292 @@
+//! The pipeline: an exported model directory (`model.onnx`, `config.json`, `tokenizer.json`) on a
+//! backend, with tokenization (single texts and pairs, with a truncation policy) and batching
+//! (texts of similar length together, each batch padded to its longest). Tasks are in
+//! [`crate::tasks`].
+
+use std::path::{Path, PathBuf};
+
+use albert_core::AlbertConfig;
+use ndarray::Array2;
+use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
+
+use crate::backend::{self, Backend, BackendChoice, ExecutionTarget, ModelInputs, ModelOutputs};
+use crate::error::{Result, RuntimeError};
+
+pub const MODEL_FILE: &str = "model.onnx";
+pub const CONFIG_FILE: &str = "config.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// What to do with a text longer than the model takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Truncation {
+    /// Fail with [`RuntimeError::TooLong`].
+    #[default]
+    Error,
+    /// Cut it to the limit (pairs: the longer side first; question answering: the context).
+    Truncate,
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    pub backend: BackendChoice,
+    pub truncation: Truncation,
+    /// Token limit per text, special tokens included [default: max_position_embeddings].
+    pub max_length: Option<usize>,
+    /// Texts per model call.
+    pub batch_size: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions {
+            backend: BackendChoice::default(),
+            truncation: Truncation::Error,
+            max_length: None,
+            batch_size: 16,
+        }
+    }
+}
+
+/// An input: a text or a pair of texts (segment B gets token type 1).
+#[derive(Debug, Clone, Copy)]
+pub enum TextInput<'a> {
+    Single(&'a str),
+    Pair(&'a str, &'a str),
+}
+
+/// A loaded model, ready to run tasks. `Send + Sync`: share it between threads (`Arc<Pipeline>`).
+pub struct Pipeline {
+    backend: Box<dyn Backend>,
+    tokenizer: Tokenizer,
+    config: AlbertConfig,
+    truncation: Truncation,
+    max_length: usize,
+    batch_size: usize,
+    dir: PathBuf,
+}
+
+fn tokenize_error(what: impl Into<String>, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Tokenize {
+        what: what.into(),
+        message: e.to_string(),
+    }
+}
+
+impl Pipeline {
+    /// Loads an exported model directory.
+    pub fn load(dir: &Path, options: &PipelineOptions) -> Result<Self> {
+        for (file, name) in [
+            (MODEL_FILE, "model.onnx"),
+            (CONFIG_FILE, "config.json"),
+            (TOKENIZER_FILE, "tokenizer.json"),
+        ] {
+            if !dir.join(file).exists() {
+                return Err(RuntimeError::IncompleteModelDir {
+                    dir: dir.to_path_buf(),
+                    missing: name,
+                });
+            }
+        }
+        let config = AlbertConfig::from_file(&dir.join(CONFIG_FILE))?;
+        let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE)).map_err(|e| {
+            RuntimeError::Tokenizer {
+                path: dir.join(TOKENIZER_FILE),
+                message: e.to_string(),
+            }
+        })?;
+        let max_length = options
+            .max_length
+            .unwrap_or(config.max_position_embeddings)
+            .min(config.max_position_embeddings);
+        if max_length < 3 {
+            return Err(RuntimeError::InvalidInput(format!(
+                "max_length {max_length} is below 3"
+            )));
+        }
+        if options.batch_size == 0 {
+            return Err(RuntimeError::InvalidInput(
+                "batch_size must be at least 1".into(),
+            ));
+        }
+        let backend = backend::load(&dir.join(MODEL_FILE), &options.backend)?;
+        Ok(Pipeline {
+            backend,
+            tokenizer,
+            config,
+            truncation: options.truncation,
+            max_length,
+            batch_size: options.batch_size,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// What runs the model (after any provider fallback).
+    pub fn target(&self) -> ExecutionTarget {
+        self.backend.target()
+    }
+
+    pub fn config(&self) -> &AlbertConfig {
+        &self.config
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn model_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn output_names(&self) -> &[String] {
+        self.backend.output_names()
+    }
+
+    /// Fails unless the model has output `name`.
+    pub(crate) fn require_output(
+        &self,
+        name: &'static str,
+        task: &'static str,
+        export_task: &'static str,
+    ) -> Result<()> {
+        if self.output_names().iter().any(|n| n == name) {
+            Ok(())
+        } else {
+            Err(RuntimeError::MissingOutput {
+                output: name,
+                task,
+                available: self.output_names().join(", "),
+                export_task,
+            })
+        }
+    }
+
+    /// Tokenizes with character offsets, applying the truncation policy. `only_second` truncates only
+    /// segment B (question answering's context).
+    pub(crate) fn encode(
+        &self,
+        index: usize,
+        input: TextInput<'_>,
+        only_second: bool,
+    ) -> Result<Encoding> {
+        let raw = match input {
+            TextInput::Single(a) => self.tokenizer.encode_char_offsets(a, true),
+            TextInput::Pair(a, b) => self.tokenizer.encode_char_offsets((a, b), true),
+        }
+        .map_err(|e| tokenize_error(format!("text {index}"), e))?;
+        if raw.len() <= self.max_length {
+            return Ok(raw);
+        }
+        match self.truncation {
+            Truncation::Error => Err(RuntimeError::TooLong {
+                index,
+                tokens: raw.len(),
+                limit: self.max_length,
+            }),
+            Truncation::Truncate => {
+                let mut tokenizer = self.tokenizer.clone();
+                tokenizer
+                    .with_truncation(Some(TruncationParams {
+                        max_length: self.max_length,
+                        strategy: if only_second {
+                            TruncationStrategy::OnlySecond
+                        } else {
+                            TruncationStrategy::LongestFirst
+                        },
+                        ..TruncationParams::default()
+                    }))
+                    .map_err(|e| tokenize_error(format!("text {index}"), e))?;
+                match input {
+                    TextInput::Single(a) => tokenizer.encode_char_offsets(a, true),
+                    TextInput::Pair(a, b) => tokenizer.encode_char_offsets((a, b), true),
+                }
+                .map_err(|e| tokenize_error(format!("text {index}"), e))
+            }
+        }
+    }
+
+    /// Runs encodings in batches of similar length and returns, for each encoding in the caller's
+    /// order, its batch's outputs and its row in that batch.
+    pub(crate) fn run_batched(
+        &self,
+        encodings: &[Encoding],
+    ) -> Result<Vec<(std::sync::Arc<ModelOutputs>, usize)>> {
+        if encodings.is_empty() {
+            return Err(RuntimeError::Empty("no texts given"));
+        }
+        let mut order: Vec<usize> = (0..encodings.len()).collect();
+        order.sort_by_key(|&i| encodings[i].len());
+        let mut placed: Vec<Option<(std::sync::Arc<ModelOutputs>, usize)>> =
+            vec![None; encodings.len()];
+        for chunk in order.chunks(self.batch_size) {
+            let batch: Vec<&Encoding> = chunk.iter().map(|&i| &encodings[i]).collect();
+            let outputs = std::sync::Arc::new(self.backend.run(&self.pad(&batch))?);
+            for (row, &i) in chunk.iter().enumerate() {
+                placed[i] = Some((outputs.clone(), row));
+            }
+        }
+        placed
+            .into_iter()
+            .map(|p| {
+                p.ok_or_else(|| RuntimeError::InvalidInput("internal: a text was not run".into()))
+            })
+            .collect()
+    }
+
+    /// Pads a batch to its longest encoding (`pad_token_id`, attention mask 0).
+    fn pad(&self, batch: &[&Encoding]) -> ModelInputs {
+        let longest = batch.iter().map(|e| e.len()).max().unwrap_or(1).max(1);
+        let pad = self.config.pad_token_id.unwrap_or(0);
+        let mut input_ids = Array2::from_elem((batch.len(), longest), pad);
+        let mut attention_mask = Array2::<i64>::zeros((batch.len(), longest));
+        let mut token_type_ids = Array2::<i64>::zeros((batch.len(), longest));
+        for (row, encoding) in batch.iter().enumerate() {
+            for (col, ((&id, &mask), &ty)) in encoding
+                .get_ids()
+                .iter()
+                .zip(encoding.get_attention_mask())
+                .zip(encoding.get_type_ids())
+                .enumerate()
+            {
+                input_ids[[row, col]] = i64::from(id);
+                attention_mask[[row, col]] = i64::from(mask);
+                token_type_ids[[row, col]] = i64::from(ty);
+            }
+        }
+        ModelInputs {
+            input_ids,
+            attention_mask,
+            token_type_ids,
+        }
+    }
+
+    /// Checks token ids against the model's vocabulary (a tokenizer/model mismatch).
+    pub(crate) fn check_ids(&self, index: usize, encoding: &Encoding) -> Result<()> {
+        let vocab = self.config.vocab_size as u32;
+        match encoding.get_ids().iter().find(|&&id| id >= vocab) {
+            Some(id) => Err(RuntimeError::InvalidInput(format!(
+                "text {index}: token id {id} is outside the model's vocabulary of {vocab}; is tokenizer.json the model's?"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Tokenizes and checks a list of inputs.
+    pub(crate) fn encode_all(
+        &self,
+        inputs: &[TextInput<'_>],
+        only_second: bool,
+    ) -> Result<Vec<Encoding>> {
+        if inputs.is_empty() {
+            return Err(RuntimeError::Empty("no texts given"));
+        }
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let e = self.encode(i, *input, only_second)?;
+                self.check_ids(i, &e)?;
+                Ok(e)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,69 @@
+//! Sequence classification of single texts and of pairs.
+
+use ndarray::Axis;
+use serde::Serialize;
+
+use super::{LabelScore, label, softmax};
+use crate::error::Result;
+use crate::pipeline::{Pipeline, TextInput};
+
+/// The best label and every label's probability (in label order).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classification {
+    pub label: String,
+    pub score: f32,
+    pub scores: Vec<LabelScore>,
+}
+
+impl Pipeline {
+    /// Classifies each text. Needs a `sequence-classification` export; labels come from
+    /// `config.json`'s `id2label`.
+    pub fn classify(&self, texts: &[&str]) -> Result<Vec<Classification>> {
+        let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::Single(t)).collect();
+        self.classify_inputs(&inputs)
+    }
+
+    /// Classifies each pair of texts (segment B has token type 1).
+    pub fn classify_pairs(&self, pairs: &[(&str, &str)]) -> Result<Vec<Classification>> {
+        let inputs: Vec<TextInput> = pairs.iter().map(|(a, b)| TextInput::Pair(a, b)).collect();
+        self.classify_inputs(&inputs)
+    }
+
+    fn classify_inputs(&self, inputs: &[TextInput<'_>]) -> Result<Vec<Classification>> {
+        self.require_output("logits", "classify", "sequence-classification")?;
+        let encodings = self.encode_all(inputs, false)?;
+        let runs = self.run_batched(&encodings)?;
+        let mut result = Vec::with_capacity(inputs.len());
+        for (outputs, row) in runs {
+            let logits = outputs["logits"].index_axis(Axis(0), row).to_owned();
+            if logits.ndim() != 1 {
+                return Err(crate::RuntimeError::InvalidInput(
+                    "the model's logits are per token: this is a token-classification model (use token_classify)".into(),
+                ));
+            }
+            let probs = softmax(&logits.iter().cloned().collect::<Vec<_>>());
+            let scores: Vec<LabelScore> = probs
+                .iter()
+                .enumerate()
+                .map(|(i, &score)| LabelScore {
+                    label: label(self.config(), i),
+                    score,
+                })
+                .collect();
+            let best = scores
+                .iter()
+                .max_by(|a, b| a.score.total_cmp(&b.score))
+                .cloned()
+                .unwrap_or(LabelScore {
+                    label: String::new(),
+                    score: 0.0,
+                });
+            result.push(Classification {
+                label: best.label,
+                score: best.score,
+                scores,
+            });
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,82 @@
+//! Sentence embeddings.
+
+use ndarray::{Axis, s};
+
+use crate::error::{Result, RuntimeError};
+use crate::pipeline::{Pipeline, TextInput};
+
+/// How token vectors become one text vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooling {
+    /// The `[CLS]` token's last hidden state.
+    Cls,
+    /// ALBERT's pooler (tanh of a dense layer on `[CLS]`), the `pooler_output` of `base` exports.
+    Pooler,
+    /// The mean of the last hidden states over the attention mask (padding excluded).
+    #[default]
+    Mean,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EmbedOptions {
+    pub pooling: Pooling,
+    /// Scale each vector to unit L2 norm (cosine similarity becomes a dot product).
+    pub normalize: bool,
+}
+
+impl Pipeline {
+    /// One vector per text. Needs a `base` export (`last_hidden_state`, and `pooler_output` for
+    /// [`Pooling::Pooler`]).
+    pub fn embed(&self, texts: &[&str], options: EmbedOptions) -> Result<Vec<Vec<f32>>> {
+        let output = match options.pooling {
+            Pooling::Pooler => "pooler_output",
+            Pooling::Cls | Pooling::Mean => "last_hidden_state",
+        };
+        self.require_output(output, "embed", "base")?;
+        let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::Single(t)).collect();
+        let encodings = self.encode_all(&inputs, false)?;
+        let runs = self.run_batched(&encodings)?;
+        let mut result = Vec::with_capacity(texts.len());
+        for (encoding, (outputs, row)) in encodings.iter().zip(runs) {
+            let values = outputs.get(output).ok_or_else(|| {
+                RuntimeError::InvalidInput(format!("the backend returned no `{output}`"))
+            })?;
+            let mut vector: Vec<f32> = match options.pooling {
+                Pooling::Pooler => values.index_axis(Axis(0), row).iter().cloned().collect(),
+                Pooling::Cls => values.slice(s![row, 0, ..]).iter().cloned().collect(),
+                Pooling::Mean => {
+                    let hidden = values.index_axis(Axis(0), row);
+                    let tokens = encoding.len();
+                    let width = hidden.shape()[1];
+                    let mut sum = vec![0f32; width];
+                    for t in 0..tokens {
+                        for (acc, v) in sum.iter_mut().zip(hidden.slice(s![t, ..]).iter()) {
+                            *acc += v;
+                        }
+                    }
+                    sum.iter().map(|v| v / tokens.max(1) as f32).collect()
+                }
+            };
+            if options.normalize {
+                let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+                if norm > 0.0 {
+                    vector.iter_mut().for_each(|v| *v /= norm);
+                }
+            }
+            result.push(vector);
+        }
+        Ok(result)
+    }
+}
+
+/// Cosine similarity of two vectors (0 when either is zero).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let nb = b.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}

@@ -1,0 +1,84 @@
+//! Fill-mask: the most likely tokens for each `[MASK]`.
+
+use ndarray::s;
+use serde::Serialize;
+
+use super::softmax;
+use crate::error::{Result, RuntimeError};
+use crate::pipeline::{Pipeline, TextInput};
+
+/// One candidate for a mask.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaskCandidate {
+    /// The vocabulary piece (e.g. `▁paris`).
+    pub token: String,
+    /// The piece as text (e.g. `paris`).
+    pub text: String,
+    pub id: u32,
+    pub score: f32,
+}
+
+/// The candidates for one `[MASK]`, best first.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaskPrediction {
+    /// Which token of the text the mask is (counting special tokens).
+    pub position: usize,
+    pub candidates: Vec<MaskCandidate>,
+}
+
+impl Pipeline {
+    /// The `top_k` most likely tokens for every `[MASK]` in `text`. Needs a `masked-lm` export
+    /// (`logits`) or a `pretraining` one (`prediction_logits`).
+    pub fn fill_mask(&self, text: &str, top_k: usize) -> Result<Vec<MaskPrediction>> {
+        let output = if self.output_names().iter().any(|n| n == "logits") {
+            "logits"
+        } else {
+            self.require_output("prediction_logits", "fill-mask", "masked-lm")?;
+            "prediction_logits"
+        };
+        let mask_token = albert_core::tokenizer::MASK;
+        let mask_id = self
+            .tokenizer()
+            .token_to_id(mask_token)
+            .ok_or_else(|| RuntimeError::NoMaskToken(mask_token.to_string()))?;
+        let encodings = self.encode_all(&[TextInput::Single(text)], false)?;
+        let positions: Vec<usize> = encodings[0]
+            .get_ids()
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| **id == mask_id)
+            .map(|(i, _)| i)
+            .collect();
+        if positions.is_empty() {
+            return Err(RuntimeError::InvalidInput(format!(
+                "the text has no {mask_token} token"
+            )));
+        }
+        let (outputs, row) = self.run_batched(&encodings)?.remove(0);
+        let logits = &outputs[output];
+        let mut predictions = Vec::new();
+        for position in positions {
+            let scores = softmax(&logits.slice(s![row, position, ..]).to_vec());
+            let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let candidates = ranked
+                .into_iter()
+                .take(top_k.max(1))
+                .map(|(id, score)| {
+                    let id = id as u32;
+                    MaskCandidate {
+                        token: self.tokenizer().id_to_token(id).unwrap_or_default(),
+                        text: self.tokenizer().decode(&[id], false).unwrap_or_default(),
+                        id,
+                        score,
+                    }
+                })
+                .collect();
+            predictions.push(MaskPrediction {
+                position,
+                candidates,
+            });
+        }
+        Ok(predictions)
+    }
+}
