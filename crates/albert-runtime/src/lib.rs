@@ -2,17 +2,20 @@
 //! ONNX Runtime (CPU, CUDA, TensorRT) or tract (pure Rust, CPU), with tokenization, batching and
 //! tasks.
 //!
-//! ```no_run
-//! use albert_runtime::{EmbedOptions, Pipeline, PipelineOptions, Pooling};
+//! ```
+//! use albert_runtime::{EmbedOptions, Pipeline, PipelineOptions, Pooling, cosine};
 //!
 //! # fn main() -> albert_runtime::Result<()> {
-//! // A directory made by `albert-export <checkpoint> -o my-albert-onnx --task base`.
-//! let pipeline = Pipeline::load("my-albert-onnx".as_ref(), &PipelineOptions::default())?;
+//! // A directory made by `albert-export <checkpoint> -o <dir> --task base`; this one is the tiny
+//! // random-weight export the project's tests use.
+//! let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/runtime/tiny-base");
+//! let pipeline = Pipeline::load(dir.as_ref(), &PipelineOptions::default())?;
 //! let vectors = pipeline.embed(
 //!     &["The whale surfaced.", "A ship sailed from Nantucket."],
 //!     EmbedOptions { pooling: Pooling::Mean, normalize: true },
 //! )?;
-//! println!("{} vectors of {} values on {}", vectors.len(), vectors[0].len(), pipeline.target());
+//! assert_eq!(vectors.len(), 2);
+//! println!("cosine {:.3} on {}", cosine(&vectors[0], &vectors[1]), pipeline.target());
 //! # Ok(())
 //! # }
 //! ```
@@ -20,6 +23,8 @@
 //! Choose the engine with [`PipelineOptions::backend`]: [`BackendChoice::Ort`] with
 //! [`OrtOptions`] (providers, fallback policy, threads, optimization level) or
 //! [`BackendChoice::Tract`]. A [`Pipeline`] is `Send + Sync`; share one between threads.
+
+#![warn(missing_docs)]
 
 pub mod backend;
 pub mod error;

@@ -12,8 +12,11 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 use crate::backend::{self, Backend, BackendChoice, ExecutionTarget, ModelInputs, ModelOutputs};
 use crate::error::{Result, RuntimeError};
 
+/// The ONNX graph's file name in a model directory.
 pub const MODEL_FILE: &str = "model.onnx";
+/// The ALBERT config's file name in a model directory.
 pub const CONFIG_FILE: &str = "config.json";
+/// The tokenizer's file name in a model directory.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// What to do with a text longer than the model takes.
@@ -26,13 +29,16 @@ pub enum Truncation {
     Truncate,
 }
 
+/// How [`Pipeline::load`] sets up a pipeline.
 #[derive(Debug, Clone)]
 pub struct PipelineOptions {
+    /// The engine and its options [default: ONNX Runtime on the CPU if compiled in, else tract].
     pub backend: BackendChoice,
+    /// What to do with texts over `max_length` [default: `Error`].
     pub truncation: Truncation,
     /// Token limit per text, special tokens included [default: max_position_embeddings].
     pub max_length: Option<usize>,
-    /// Texts per model call.
+    /// Texts per model call (at least 1) [default: 16].
     pub batch_size: usize,
 }
 
@@ -50,7 +56,9 @@ impl Default for PipelineOptions {
 /// An input: a text or a pair of texts (segment B gets token type 1).
 #[derive(Debug, Clone, Copy)]
 pub enum TextInput<'a> {
+    /// One text.
     Single(&'a str),
+    /// Two texts (segments A and B), encoded together.
     Pair(&'a str, &'a str),
 }
 
@@ -125,18 +133,22 @@ impl Pipeline {
         self.backend.target()
     }
 
+    /// The model's `config.json`.
     pub fn config(&self) -> &AlbertConfig {
         &self.config
     }
 
+    /// The model's tokenizer, from `tokenizer.json`.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
     }
 
+    /// The directory the model was loaded from.
     pub fn model_dir(&self) -> &Path {
         &self.dir
     }
 
+    /// The model's output names, in graph order.
     pub fn output_names(&self) -> &[String] {
         self.backend.output_names()
     }

@@ -26,6 +26,21 @@ enum Command {
     Params(ParamsArgs),
     /// Write a randomly initialized checkpoint (config.json + model.safetensors, HF layout).
     Init(InitArgs),
+    /// Train an ALBERT-style SentencePiece unigram tokenizer (tokenizer.json) on text files.
+    Tokenizer(TokenizerArgs),
+}
+
+#[derive(Args)]
+struct TokenizerArgs {
+    /// Text files (one sentence or paragraph per line).
+    #[arg(long, required = true, num_args = 1..)]
+    corpus: Vec<PathBuf>,
+    /// Vocabulary size, special tokens included.
+    #[arg(long, default_value_t = 30000)]
+    vocab_size: usize,
+    /// Output tokenizer.json.
+    #[arg(short, long)]
+    output: PathBuf,
 }
 
 /// Which model: a preset or a config.json, with overrides.
@@ -219,10 +234,23 @@ fn init_command(args: &InitArgs) -> Result<()> {
     Ok(())
 }
 
+fn tokenizer_command(args: &TokenizerArgs) -> Result<()> {
+    let files: Vec<&std::path::Path> = args.corpus.iter().map(PathBuf::as_path).collect();
+    let tokenizer = albert_core::tokenizer::train_unigram(&files, args.vocab_size)?;
+    albert_core::tokenizer::save(&tokenizer, &args.output)?;
+    println!(
+        "wrote {} ({} pieces; <pad>=0 <unk>=1 [CLS]=2 [SEP]=3 [MASK]=4)",
+        args.output.display(),
+        tokenizer.get_vocab_size(true)
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Params(args) => params_command(args),
         Command::Init(args) => init_command(args),
+        Command::Tokenizer(args) => tokenizer_command(args),
     }
 }

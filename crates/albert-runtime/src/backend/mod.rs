@@ -17,8 +17,11 @@ use crate::error::{Result, RuntimeError};
 /// One batch of model inputs, each `[batch, sequence_length]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInputs {
+    /// Token ids, padded with the config's `pad_token_id`.
     pub input_ids: Array2<i64>,
+    /// 1 for real tokens, 0 for padding.
     pub attention_mask: Array2<i64>,
+    /// Segment of each token: 0 for the first text, 1 for the second of a pair.
     pub token_type_ids: Array2<i64>,
 }
 
@@ -33,9 +36,15 @@ pub enum ExecutionTarget {
     /// ONNX Runtime's CPU execution provider.
     OrtCpu,
     /// ONNX Runtime's CUDA execution provider on this device.
-    OrtCuda { device: i32 },
+    OrtCuda {
+        /// The CUDA device index.
+        device: i32,
+    },
     /// ONNX Runtime's TensorRT execution provider on this device.
-    OrtTensorRt { device: i32 },
+    OrtTensorRt {
+        /// The CUDA device index.
+        device: i32,
+    },
 }
 
 impl fmt::Display for ExecutionTarget {
@@ -65,8 +74,10 @@ pub trait Backend: Send + Sync {
 /// Which engine to load a model with, and its options.
 #[derive(Debug, Clone)]
 pub enum BackendChoice {
+    /// ONNX Runtime (CPU, CUDA or TensorRT), with its options.
     #[cfg(feature = "ort")]
     Ort(ort::OrtOptions),
+    /// tract (pure Rust, CPU).
     #[cfg(feature = "tract")]
     Tract(tract::TractOptions),
 }

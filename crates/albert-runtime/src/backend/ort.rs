@@ -20,11 +20,16 @@ use crate::error::{Result, RuntimeError};
 /// An ONNX Runtime execution provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Provider {
+    /// The CPU execution provider (ONNX Runtime's default; always available).
     Cpu,
+    /// The CUDA execution provider (needs onnxruntime-gpu).
     Cuda {
+        /// The CUDA device index.
         device: i32,
     },
+    /// The TensorRT execution provider (needs onnxruntime-gpu and TensorRT).
     TensorRt {
+        /// The CUDA device index.
         device: i32,
         /// Let TensorRT build fp16 engines.
         fp16: bool,
@@ -34,6 +39,7 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// A short name for messages: `cpu`, `cuda:N` or `tensorrt:N`.
     pub fn name(&self) -> String {
         match self {
             Provider::Cpu => "cpu".into(),
@@ -90,17 +96,20 @@ pub enum FallbackPolicy {
     Fallback,
 }
 
+/// Options of the ONNX Runtime backend.
 #[derive(Debug, Clone)]
 pub struct OrtOptions {
     /// `libonnxruntime.so` to load; see the module docs for the search order.
     pub library: Option<PathBuf>,
     /// Providers in order of preference. The CPU is always the last resort under `Fallback`.
     pub providers: Vec<Provider>,
+    /// What to do when a provider cannot be registered [default: `Require`].
     pub policy: FallbackPolicy,
     /// Threads inside one operator (0: ONNX Runtime's default, one per core).
     pub intra_threads: usize,
     /// Threads across independent operators (0: default).
     pub inter_threads: usize,
+    /// ONNX Runtime's graph optimization level [default: `Level3`].
     pub optimization_level: GraphOptimizationLevel,
 }
 
@@ -190,6 +199,8 @@ pub struct OrtBackend {
 }
 
 impl OrtBackend {
+    /// Loads an ONNX model into a session on the first provider that registers, per the
+    /// fallback policy, and checks that it takes ALBERT's three inputs.
     pub fn load(model: &Path, options: &OrtOptions) -> Result<Self> {
         let env = environment(options.library.as_deref())?;
         let mut builder = Session::builder(env)

@@ -10,6 +10,7 @@ use tract_onnx::prelude::*;
 use super::{Backend, ExecutionTarget, ModelInputs, ModelOutputs, check_input_names};
 use crate::error::{Result, RuntimeError};
 
+/// Options of the tract backend (none yet).
 #[derive(Debug, Clone, Default)]
 pub struct TractOptions {}
 
@@ -17,6 +18,7 @@ fn tract_err(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Tract(e.to_string())
 }
 
+/// A model loaded and optimized in tract, run on the CPU.
 pub struct TractBackend {
     plan: Arc<TypedRunnableModel>,
     /// Positions of input_ids, attention_mask, token_type_ids among the graph's inputs.
@@ -25,6 +27,7 @@ pub struct TractBackend {
 }
 
 impl TractBackend {
+    /// Loads and optimizes an ONNX model, checking that it takes ALBERT's three inputs.
     pub fn load(model: &Path, _options: &TractOptions) -> Result<Self> {
         let inference = tract_onnx::onnx()
             .model_for_path(model)

@@ -10,8 +10,11 @@ use crate::pipeline::{Pipeline, TextInput};
 /// The best answer span, with character offsets in the context (end exclusive).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
+    /// The answer as it appears in the context.
     pub text: String,
+    /// Offset of its first character in the context.
     pub start: usize,
+    /// Offset just past its last character in the context.
     pub end: usize,
     /// p(start)·p(end) over the context's tokens.
     pub score: f32,

@@ -10,8 +10,11 @@ use crate::pipeline::{Pipeline, TextInput};
 /// The best label and every label's probability (in label order).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Classification {
+    /// The most probable label.
     pub label: String,
+    /// Its probability.
     pub score: f32,
+    /// Every label with its probability, in label order.
     pub scores: Vec<LabelScore>,
 }
 

@@ -17,8 +17,10 @@ pub enum Pooling {
     Mean,
 }
 
+/// Options of [`Pipeline::embed`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EmbedOptions {
+    /// How token vectors are pooled [default: `Mean`].
     pub pooling: Pooling,
     /// Scale each vector to unit L2 norm (cosine similarity becomes a dot product).
     pub normalize: bool,

@@ -14,7 +14,9 @@ pub struct MaskCandidate {
     pub token: String,
     /// The piece as text (e.g. `paris`).
     pub text: String,
+    /// The token id in the vocabulary.
     pub id: u32,
+    /// Its softmax probability at the mask.
     pub score: f32,
 }
 
@@ -23,6 +25,7 @@ pub struct MaskCandidate {
 pub struct MaskPrediction {
     /// Which token of the text the mask is (counting special tokens).
     pub position: usize,
+    /// The `top_k` candidates, most probable first.
     pub candidates: Vec<MaskCandidate>,
 }
 

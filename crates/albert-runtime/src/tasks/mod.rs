@@ -14,7 +14,9 @@ use serde::Serialize;
 /// A label with its probability.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabelScore {
+    /// The label, from `id2label` or `LABEL_i`.
     pub label: String,
+    /// Its softmax probability.
     pub score: f32,
 }
 

@@ -10,11 +10,15 @@ use crate::pipeline::{Pipeline, TextInput};
 /// A word with the label of its first piece (HF's `first` aggregation) and character offsets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WordLabel {
+    /// The word as it appears in the text.
     pub word: String,
+    /// The label of the word's first piece, from `id2label` or `LABEL_i`.
     pub label: String,
+    /// That label's softmax probability.
     pub score: f32,
-    /// Character offsets in the text, end exclusive.
+    /// Character offset of the word's start in the text.
     pub start: usize,
+    /// Character offset just past the word's end (exclusive).
     pub end: usize,
 }
 
