@@ -107,6 +107,12 @@ impl ParamSpec {
     }
 }
 
+/// Whether weight decay and LAMB's trust ratio apply to a parameter: not to biases, not to
+/// LayerNorm parameters (ALBERT's `exclude_from_weight_decay = ["LayerNorm", "layer_norm", "bias"]`).
+pub fn decays(name: &str) -> bool {
+    !(name.contains("LayerNorm") || name.contains("layer_norm") || name.contains("bias"))
+}
+
 /// The sentence-level pretraining objective head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SentenceHead {

@@ -4,9 +4,13 @@
 //!   with every cross-layer sharing strategy of the paper and HF-layout checkpoints.
 //! * [`device`]: `--device auto|cpu|cuda[:N]`.
 
+pub mod chart;
+pub mod data;
 pub mod device;
 pub mod error;
 pub mod model;
+pub mod optim;
+pub mod pretrain;
 
 pub use device::DeviceChoice;
 pub use error::{Result, TrainError};

@@ -218,9 +218,8 @@ impl AlbertModel {
         let token_type_ids = token_type_ids.unwrap_or(&zeros);
         self.check_inputs(input_ids, token_type_ids, attention_mask)?;
 
-        let embedded = self.embeddings.forward(input_ids, token_type_ids, train);
-        let hidden = self.encoder.forward(&embedded, attention_mask, train);
-        let pooled = self.pooler.as_ref().map(|p| p.forward(&hidden));
+        let (hidden, pooled) =
+            self.encode_checked(input_ids, attention_mask, token_type_ids, train);
         let mlm_logits = self
             .mlm
             .as_ref()
@@ -249,5 +248,55 @@ impl AlbertModel {
             start_logits,
             end_logits,
         })
+    }
+
+    /// The encoder's last hidden state and (with a pooler) the pooled output, for training loops
+    /// that apply heads to a subset of positions. Inputs as in [`AlbertModel::forward`], required.
+    pub fn encode(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+    ) -> Result<(Tensor, Option<Tensor>)> {
+        self.check_inputs(input_ids, token_type_ids, attention_mask)?;
+        Ok(self.encode_checked(input_ids, attention_mask, token_type_ids, train))
+    }
+
+    fn encode_checked(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: &Tensor,
+        token_type_ids: &Tensor,
+        train: bool,
+    ) -> (Tensor, Option<Tensor>) {
+        let embedded = self.embeddings.forward(input_ids, token_type_ids, train);
+        let hidden = self.encoder.forward(&embedded, attention_mask, train);
+        let pooled = self.pooler.as_ref().map(|p| p.forward(&hidden));
+        (hidden, pooled)
+    }
+
+    /// MLM logits for hidden states of any leading shape ([..., H] → [..., V]), e.g. only the
+    /// masked positions, which saves the V-wide projection of every other token.
+    pub fn mlm_logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let head = self.mlm.as_ref().ok_or(TrainError::MissingHead("MLM"))?;
+        Ok(head.forward(hidden, &self.embeddings.word))
+    }
+
+    /// SOP or NSP logits from the pooled output.
+    pub fn sentence_logits(&self, pooled: &Tensor, train: bool) -> Result<Tensor> {
+        let head = self
+            .sentence
+            .as_ref()
+            .ok_or(TrainError::MissingHead("SOP/NSP"))?;
+        Ok(head.forward(pooled, train))
+    }
+
+    /// The variables with their canonical names (shared tensors once), for optimizers.
+    pub fn named_parameters(&self) -> Vec<(String, Tensor)> {
+        self.table
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect()
     }
 }

@@ -1,0 +1,139 @@
+//! Training curves as an SVG chart (plotters): loss, and MLM and SOP/NSP accuracy, for the
+//! training steps and the held-out evaluations, read back from `metrics.jsonl`.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+type Series = Vec<(f64, f64)>;
+
+fn read(path: &Path) -> Result<Vec<serde_json::Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+fn series(lines: &[serde_json::Value], split: &str, key: &str) -> Series {
+    lines
+        .iter()
+        .filter(|l| l["split"] == split)
+        .filter_map(|l| Some((l["step"].as_f64()?, l[key].as_f64()?)))
+        .collect()
+}
+
+/// Smooths a noisy training series with a trailing moving average over `window` points.
+fn smooth(points: &Series, window: usize) -> Series {
+    points
+        .iter()
+        .enumerate()
+        .map(|(i, &(x, _))| {
+            let from = i.saturating_sub(window.saturating_sub(1));
+            let slice = &points[from..=i];
+            (
+                x,
+                slice.iter().map(|p| p.1).sum::<f64>() / slice.len() as f64,
+            )
+        })
+        .collect()
+}
+
+fn panel(
+    area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+    title: &str,
+    curves: &[(&str, Series, RGBColor)],
+    y_range: Option<(f64, f64)>,
+) -> Result<(), String> {
+    let all: Vec<&(f64, f64)> = curves.iter().flat_map(|c| c.1.iter()).collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    let x_max = all.iter().map(|p| p.0).fold(1.0, f64::max);
+    let (y_min, y_max) = y_range.unwrap_or_else(|| {
+        let lo = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        (lo.min(0.0), hi * 1.05 + 1e-9)
+    });
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(45)
+        .build_cartesian_2d(0.0..x_max, y_min..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("step")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    for (label, points, color) in curves {
+        if points.is_empty() {
+            continue;
+        }
+        let color = *color;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(|e| e.to_string())?
+            .label(*label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Draws `metrics` (JSON lines) into an SVG at `out`.
+pub fn write_training_chart(metrics: &Path, out: &Path) -> Result<(), String> {
+    let lines = read(metrics)?;
+    let window = 20;
+    let root = SVGBackend::new(out, (1100, 450)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (left, right) = root.split_horizontally(550);
+    panel(
+        &left,
+        "loss",
+        &[
+            (
+                "train (moving average)",
+                smooth(&series(&lines, "train", "loss"), window),
+                BLUE,
+            ),
+            ("held-out", series(&lines, "eval", "loss"), RED),
+        ],
+        None,
+    )?;
+    panel(
+        &right,
+        "accuracy",
+        &[
+            (
+                "MLM train",
+                smooth(&series(&lines, "train", "mlm_accuracy"), window),
+                BLUE,
+            ),
+            ("MLM held-out", series(&lines, "eval", "mlm_accuracy"), RED),
+            (
+                "SOP/NSP train",
+                smooth(&series(&lines, "train", "sentence_accuracy"), window),
+                GREEN,
+            ),
+            (
+                "SOP/NSP held-out",
+                series(&lines, "eval", "sentence_accuracy"),
+                MAGENTA,
+            ),
+        ],
+        Some((0.0, 1.0)),
+    )?;
+    root.present().map_err(|e| e.to_string())
+}

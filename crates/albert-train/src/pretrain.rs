@@ -1,0 +1,566 @@
+//! The pretraining loop: MLM (+ SOP or NSP) on a corpus, with LAMB or AdamW, warm-up and
+//! polynomial decay, gradient clipping and accumulation; held-out evaluation; metrics as JSON
+//! lines and an SVG chart; checkpoints in the HF layout (plus optimizer and trainer state) written
+//! atomically, the last K kept; exact resume; a clean stop (checkpoint first) on request.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use albert_core::params::{Parts, SentenceHead};
+use albert_core::{AlbertConfig, Checkpoint};
+use serde_json::json;
+use tch::{Device, Kind, Tensor, nn};
+
+use crate::data::{
+    Batch, Corpus, Instance, InstanceOptions, Objective, SpecialIds, create_instances,
+};
+use crate::error::{Result, TrainError};
+use crate::model::AlbertModel;
+use crate::optim::{Optimizer, OptimizerOptions, Schedule};
+
+pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const CHART_FILE: &str = "curves.svg";
+
+#[derive(Debug, Clone)]
+pub struct PretrainOptions {
+    pub config: AlbertConfig,
+    pub tokenizer: PathBuf,
+    pub train_files: Vec<PathBuf>,
+    pub eval_files: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub instances: InstanceOptions,
+    pub batch_size: usize,
+    /// Micro-batches per optimizer step.
+    pub accumulation: usize,
+    /// Optimizer steps.
+    pub steps: u64,
+    pub optimizer: OptimizerOptions,
+    pub learning_rate: f64,
+    pub warmup_steps: u64,
+    /// Global gradient-norm clip (ALBERT: 1.0); 0 disables.
+    pub clip: f64,
+    pub eval_every: u64,
+    pub eval_batches: usize,
+    pub save_every: u64,
+    pub keep: usize,
+    pub seed: u64,
+    pub device: Device,
+    pub resume: bool,
+    /// Show a progress bar (off in tests).
+    pub progress: bool,
+}
+
+/// The parts a pretraining objective trains.
+pub fn parts_for(objective: Objective) -> Parts {
+    Parts {
+        pooler: true,
+        mlm: true,
+        sentence: match objective {
+            Objective::Sop => Some(SentenceHead::Sop),
+            Objective::Nsp => Some(SentenceHead::Nsp),
+            Objective::None => None,
+        },
+        ..Parts::default()
+    }
+}
+
+/// Loss and accuracies of one batch (or averaged over several).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Metrics {
+    pub loss: f64,
+    pub mlm_loss: f64,
+    pub mlm_accuracy: f64,
+    pub sentence_loss: f64,
+    pub sentence_accuracy: f64,
+}
+
+impl Metrics {
+    fn add(&mut self, other: &Metrics, weight: f64) {
+        self.loss += other.loss * weight;
+        self.mlm_loss += other.mlm_loss * weight;
+        self.mlm_accuracy += other.mlm_accuracy * weight;
+        self.sentence_loss += other.sentence_loss * weight;
+        self.sentence_accuracy += other.sentence_accuracy * weight;
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct PretrainSummary {
+    pub steps: u64,
+    pub stopped_early: bool,
+    pub last_checkpoint: PathBuf,
+    pub train: Metrics,
+    pub eval: Option<Metrics>,
+    pub tokens_per_second: f64,
+    /// Training losses of each optimizer step of this run (for tests of exact resume).
+    pub losses: Vec<f64>,
+}
+
+/// Where the stream of training examples stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DataPosition {
+    epoch: u64,
+    index: usize,
+}
+
+struct Stream<'a> {
+    corpus: &'a Corpus,
+    ids: &'a SpecialIds,
+    options: InstanceOptions,
+    seed: u64,
+    position: DataPosition,
+    epoch_instances: Vec<Instance>,
+}
+
+impl<'a> Stream<'a> {
+    fn new(
+        corpus: &'a Corpus,
+        ids: &'a SpecialIds,
+        options: InstanceOptions,
+        seed: u64,
+        position: DataPosition,
+    ) -> Result<Self> {
+        let epoch_instances = create_instances(corpus, ids, &options, seed, position.epoch);
+        if epoch_instances.is_empty() {
+            return Err(TrainError::BadInput {
+                name: "corpus",
+                message: "yields no training examples (documents too short?)".into(),
+            });
+        }
+        Ok(Stream {
+            corpus,
+            ids,
+            options,
+            seed,
+            position,
+            epoch_instances,
+        })
+    }
+
+    /// The next `n` examples, moving to a new epoch (new segments, new masks) when one is used up.
+    fn next_batch(&mut self, n: usize) -> Vec<Instance> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            if self.position.index >= self.epoch_instances.len() {
+                self.position = DataPosition {
+                    epoch: self.position.epoch + 1,
+                    index: 0,
+                };
+                self.epoch_instances = create_instances(
+                    self.corpus,
+                    self.ids,
+                    &self.options,
+                    self.seed,
+                    self.position.epoch,
+                );
+            }
+            out.push(self.epoch_instances[self.position.index].clone());
+            self.position.index += 1;
+        }
+        out
+    }
+}
+
+fn batch_metrics(
+    model: &AlbertModel,
+    batch: &Batch,
+    objective: Objective,
+    train: bool,
+) -> Result<(Tensor, Metrics)> {
+    let (hidden, pooled) = model.encode(
+        &batch.input_ids,
+        &batch.attention_mask,
+        &batch.token_type_ids,
+        train,
+    )?;
+    let width = hidden.size()[2];
+    let masked = hidden
+        .view([-1, width])
+        .index_select(0, &batch.masked_index);
+    let logits = model.mlm_logits(&masked)?;
+    let mlm_loss = logits.cross_entropy_for_logits(&batch.masked_labels);
+    let mlm_accuracy = logits
+        .argmax(-1, false)
+        .eq_tensor(&batch.masked_labels)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float);
+    let mut loss = mlm_loss.shallow_clone();
+    let mut metrics = Metrics {
+        mlm_loss: mlm_loss.double_value(&[]),
+        mlm_accuracy: mlm_accuracy.double_value(&[]),
+        ..Metrics::default()
+    };
+    if objective != Objective::None {
+        let pooled = pooled.ok_or(TrainError::MissingHead("pooler"))?;
+        let sentence = model.sentence_logits(&pooled, train)?;
+        let sentence_loss = sentence.cross_entropy_for_logits(&batch.sentence_labels);
+        metrics.sentence_loss = sentence_loss.double_value(&[]);
+        metrics.sentence_accuracy = sentence
+            .argmax(-1, false)
+            .eq_tensor(&batch.sentence_labels)
+            .to_kind(Kind::Float)
+            .mean(Kind::Float)
+            .double_value(&[]);
+        loss += sentence_loss;
+    }
+    metrics.loss = loss.double_value(&[]);
+    Ok((loss, metrics))
+}
+
+fn evaluate(
+    model: &AlbertModel,
+    instances: &[Instance],
+    options: &PretrainOptions,
+    pad: u32,
+) -> Result<Option<Metrics>> {
+    if instances.is_empty() {
+        return Ok(None);
+    }
+    let mut total = Metrics::default();
+    let mut count = 0usize;
+    tch::no_grad(|| -> Result<()> {
+        for chunk in instances
+            .chunks(options.batch_size)
+            .take(options.eval_batches.max(1))
+        {
+            let refs: Vec<&Instance> = chunk.iter().collect();
+            let batch = Batch::new(&refs, pad, options.device);
+            let (_, m) = batch_metrics(model, &batch, options.instances.objective, false)?;
+            total.add(&m, chunk.len() as f64);
+            count += chunk.len();
+        }
+        Ok(())
+    })?;
+    let mut mean = Metrics::default();
+    mean.add(&total, 1.0 / count.max(1) as f64);
+    Ok(Some(mean))
+}
+
+fn io_err(path: &Path, e: std::io::Error) -> TrainError {
+    TrainError::Core(albert_core::AlbertError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Saves `checkpoint-<step>` atomically (written to a temporary directory, then renamed) and
+/// removes all but the newest `keep`.
+fn save_checkpoint(
+    model: &AlbertModel,
+    optimizer: &Optimizer,
+    options: &PretrainOptions,
+    step: u64,
+    position: DataPosition,
+) -> Result<PathBuf> {
+    let name = format!("checkpoint-{step:08}");
+    let final_dir = options.output.join(&name);
+    let tmp = options
+        .output
+        .join(format!(".{name}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    model.to_checkpoint()?.write_dir(&tmp)?;
+    std::fs::copy(&options.tokenizer, tmp.join("tokenizer.json"))
+        .map_err(|e| io_err(&options.tokenizer, e))?;
+    let state: Vec<(String, Tensor)> = optimizer
+        .state()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_device(Device::Cpu)))
+        .collect();
+    Tensor::write_safetensors(&state, tmp.join(OPTIMIZER_FILE))?;
+    let trainer_state = json!({
+        "step": step,
+        "epoch": position.epoch,
+        "index": position.index,
+        "seed": options.seed,
+        "optimizer_steps": optimizer.steps,
+        "objective": options.instances.objective.to_string(),
+    });
+    albert_core::write_atomic(
+        &tmp.join(TRAINER_STATE_FILE),
+        trainer_state.to_string().as_bytes(),
+    )?;
+    let _ = std::fs::remove_dir_all(&final_dir);
+    std::fs::rename(&tmp, &final_dir).map_err(|e| io_err(&final_dir, e))?;
+
+    let mut existing = checkpoints(&options.output)?;
+    while existing.len() > options.keep.max(1) {
+        let oldest = existing.remove(0);
+        let _ = std::fs::remove_dir_all(oldest.1);
+    }
+    Ok(final_dir)
+}
+
+/// The checkpoints under `output`, oldest first, with their steps.
+pub fn checkpoints(output: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let mut found = Vec::new();
+    if !output.exists() {
+        return Ok(found);
+    }
+    for entry in std::fs::read_dir(output).map_err(|e| io_err(output, e))? {
+        let path = entry.map_err(|e| io_err(output, e))?.path();
+        let step = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix("checkpoint-"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(step) = step
+            && path.join(TRAINER_STATE_FILE).exists()
+        {
+            found.push((step, path));
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn append_metrics(path: &Path, line: &serde_json::Value) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    writeln!(file, "{line}").map_err(|e| io_err(path, e))
+}
+
+/// Keeps only the metric lines up to `step` (a resumed run rewrites what follows).
+fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .collect();
+    albert_core::write_atomic(
+        path,
+        (kept.join("\n") + if kept.is_empty() { "" } else { "\n" }).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Runs pretraining. `stop` is polled after every step (Ctrl-C): a checkpoint is saved first.
+pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<PretrainSummary> {
+    let tokenizer = albert_core::tokenizer::load(&options.tokenizer)?;
+    let ids = SpecialIds::from_tokenizer(&tokenizer)?;
+    if ids.vocab_size as usize != options.config.vocab_size {
+        return Err(TrainError::BadInput {
+            name: "config",
+            message: format!(
+                "vocab_size is {} but the tokenizer {} has {} pieces",
+                options.config.vocab_size,
+                options.tokenizer.display(),
+                ids.vocab_size
+            ),
+        });
+    }
+    if options.instances.max_seq_length > options.config.max_position_embeddings {
+        return Err(TrainError::BadInput {
+            name: "max_seq_length",
+            message: format!(
+                "{} exceeds max_position_embeddings {}",
+                options.instances.max_seq_length, options.config.max_position_embeddings
+            ),
+        });
+    }
+    fn files(v: &[PathBuf]) -> Vec<&Path> {
+        v.iter().map(PathBuf::as_path).collect()
+    }
+    let corpus = Corpus::load(&files(&options.train_files), &tokenizer)?;
+    let eval_instances = if options.eval_files.is_empty() {
+        Vec::new()
+    } else {
+        let eval = Corpus::load(&files(&options.eval_files), &tokenizer)?;
+        create_instances(&eval, &ids, &options.instances, options.seed ^ 0xE7A1, 0)
+    };
+    std::fs::create_dir_all(&options.output).map_err(|e| io_err(&options.output, e))?;
+
+    let parts = parts_for(options.instances.objective);
+    let vs = nn::VarStore::new(options.device);
+    tch::manual_seed(options.seed as i64);
+    let model = AlbertModel::new(&vs, &options.config, parts)?;
+    let mut optimizer = Optimizer::new(model.named_parameters(), options.optimizer);
+    let mut step = 0u64;
+    let mut position = DataPosition { epoch: 0, index: 0 };
+
+    let metrics_path = options.output.join(METRICS_FILE);
+    if options.resume {
+        let Some((saved_step, dir)) = checkpoints(&options.output)?.pop() else {
+            return Err(TrainError::BadInput {
+                name: "--resume",
+                message: format!("no checkpoint in {}", options.output.display()),
+            });
+        };
+        let checkpoint = Checkpoint::read_dir(&dir)?;
+        if checkpoint.parts != parts || checkpoint.config.vocab_size != options.config.vocab_size {
+            return Err(TrainError::BadInput {
+                name: "--resume",
+                message: format!(
+                    "{} was trained with other heads or another vocabulary",
+                    dir.display()
+                ),
+            });
+        }
+        model.load_tensors(&checkpoint.tensors)?;
+        let state: std::collections::BTreeMap<String, Tensor> =
+            Tensor::read_safetensors(dir.join(OPTIMIZER_FILE))?
+                .into_iter()
+                .collect();
+        let trainer: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(TRAINER_STATE_FILE)).map_err(|e| io_err(&dir, e))?,
+        )
+        .map_err(|e| TrainError::BadInput {
+            name: "--resume",
+            message: format!("{}: {e}", dir.join(TRAINER_STATE_FILE).display()),
+        })?;
+        let field = |k: &str| trainer[k].as_u64().unwrap_or(0);
+        optimizer
+            .load_state(&state, field("optimizer_steps"))
+            .map_err(|message| TrainError::BadInput {
+                name: "--resume",
+                message,
+            })?;
+        step = saved_step;
+        position = DataPosition {
+            epoch: field("epoch"),
+            index: field("index") as usize,
+        };
+        truncate_metrics(&metrics_path, step)?;
+    } else if metrics_path.exists() {
+        std::fs::remove_file(&metrics_path).map_err(|e| io_err(&metrics_path, e))?;
+    }
+
+    let mut stream = Stream::new(&corpus, &ids, options.instances, options.seed, position)?;
+    let schedule = Schedule {
+        peak: options.learning_rate,
+        warmup_steps: options.warmup_steps,
+        total_steps: options.steps,
+        power: 1.0,
+    };
+    let bar = if options.progress {
+        let bar = indicatif::ProgressBar::new(options.steps);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_position(step);
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let started = Instant::now();
+    let mut tokens_seen = 0usize;
+    let mut last = Metrics::default();
+    let mut last_eval = None;
+    let mut losses = Vec::new();
+    let mut last_checkpoint = PathBuf::new();
+    let mut stopped_early = false;
+    let sentence_name = match options.instances.objective {
+        Objective::Sop => "sop",
+        Objective::Nsp => "nsp",
+        Objective::None => "-",
+    };
+    while step < options.steps {
+        // Dropout masks depend on (seed, step) only, so a resumed run continues exactly.
+        tch::manual_seed(
+            (options.seed as i64)
+                .wrapping_mul(1_000_003)
+                .wrapping_add(step as i64),
+        );
+        optimizer.zero_grad();
+        let mut step_metrics = Metrics::default();
+        for _ in 0..options.accumulation.max(1) {
+            let instances = stream.next_batch(options.batch_size);
+            let refs: Vec<&Instance> = instances.iter().collect();
+            let batch = Batch::new(&refs, ids.pad, options.device);
+            tokens_seen += batch.tokens;
+            let (loss, m) = batch_metrics(&model, &batch, options.instances.objective, true)?;
+            (loss / options.accumulation.max(1) as f64).backward();
+            step_metrics.add(&m, 1.0 / options.accumulation.max(1) as f64);
+        }
+        let grad_norm = if options.clip > 0.0 {
+            optimizer.clip_grad_norm(options.clip)
+        } else {
+            0.0
+        };
+        let lr = schedule.lr(step);
+        optimizer.step(lr);
+        step += 1;
+        last = step_metrics;
+        losses.push(step_metrics.loss);
+        let rate = tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        append_metrics(
+            &metrics_path,
+            &json!({"split": "train", "step": step, "lr": lr, "loss": last.loss, "mlm_loss": last.mlm_loss,
+                    "mlm_accuracy": last.mlm_accuracy, "sentence_loss": last.sentence_loss,
+                    "sentence_accuracy": last.sentence_accuracy, "grad_norm": grad_norm, "tokens_per_second": rate}),
+        )?;
+        bar.set_position(step);
+        bar.set_message(format!(
+            "loss {:.3} mlm acc {:.3} {sentence_name} acc {:.3} {:.0} tok/s",
+            last.loss, last.mlm_accuracy, last.sentence_accuracy, rate
+        ));
+        let stopping = stop.load(Ordering::SeqCst);
+        if options.eval_every > 0
+            && (step % options.eval_every == 0 || step == options.steps)
+            && let Some(m) = evaluate(&model, &eval_instances, options, ids.pad)?
+        {
+            append_metrics(
+                &metrics_path,
+                &json!({"split": "eval", "step": step, "loss": m.loss, "mlm_loss": m.mlm_loss, "mlm_accuracy": m.mlm_accuracy,
+                        "sentence_loss": m.sentence_loss, "sentence_accuracy": m.sentence_accuracy}),
+            )?;
+            bar.println(format!(
+                "step {step}: held-out loss {:.3}, MLM accuracy {:.3}, {sentence_name} accuracy {:.3}",
+                m.loss, m.mlm_accuracy, m.sentence_accuracy
+            ));
+            last_eval = Some(m);
+        }
+        if stopping
+            || step == options.steps
+            || (options.save_every > 0 && step % options.save_every == 0)
+        {
+            last_checkpoint = save_checkpoint(&model, &optimizer, options, step, stream.position)?;
+        }
+        if stopping {
+            stopped_early = true;
+            bar.println(format!(
+                "stopped at step {step}; saved {}",
+                last_checkpoint.display()
+            ));
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    if let Err(e) =
+        crate::chart::write_training_chart(&metrics_path, &options.output.join(CHART_FILE))
+    {
+        eprintln!("warning: could not draw the training chart: {e}");
+    }
+    if last_checkpoint.as_os_str().is_empty() {
+        last_checkpoint = save_checkpoint(&model, &optimizer, options, step, stream.position)?;
+    }
+    Ok(PretrainSummary {
+        steps: step,
+        stopped_early,
+        last_checkpoint,
+        train: last,
+        eval: last_eval,
+        tokens_per_second: tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        losses,
+    })
+}

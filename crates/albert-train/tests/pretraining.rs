@@ -1,0 +1,381 @@
+//! Pretraining data, optimizers and the loop, against independent references: masking statistics
+//! over a large sample (the paper's rates, with stated tolerances), SOP/NSP labels against the
+//! corpus order, LAMB and AdamW against PyTorch (fixture made by tools/make_optimizer_fixture.py),
+//! and exact resume on the CPU.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use albert_core::AlbertConfig;
+use albert_train::data::masking::mask_ngrams;
+use albert_train::data::{
+    Corpus, InstanceOptions, MaskingOptions, Objective, SpecialIds, create_instances,
+};
+use albert_train::optim::{Optimizer, OptimizerKind, OptimizerOptions};
+use albert_train::pretrain::{PretrainOptions, pretrain};
+use rand::SeedableRng;
+use tch::{Device, Tensor};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Synthetic ids: every token a word start except every third (a continuation piece).
+fn ids(vocab: u32) -> SpecialIds {
+    SpecialIds {
+        cls: 2,
+        sep: 3,
+        mask: 4,
+        pad: 0,
+        vocab_size: vocab,
+        first_regular: 5,
+        word_start: (0..vocab).map(|i| i % 3 != 0).collect(),
+    }
+}
+
+#[test]
+fn masking_rates_follow_the_paper() {
+    let ids = ids(1000);
+    let options = MaskingOptions {
+        masked_lm_prob: 0.15,
+        max_predictions: 1000,
+        max_ngram: 3,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let (mut candidates, mut predicted, mut masked, mut kept, mut random) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let mut ngram_words: HashMap<usize, usize> = HashMap::new();
+    for sample in 0..2000u32 {
+        let body: Vec<u32> = (0..120u32)
+            .map(|i| 5 + (i * 7 + sample * 13) % 995)
+            .collect();
+        let mut tokens = vec![2];
+        tokens.extend_from_slice(&body);
+        tokens.push(3);
+        let original = tokens.clone();
+        let (positions, labels) = mask_ngrams(&mut tokens, &ids, &options, &mut rng);
+        candidates += body.len();
+        predicted += positions.len();
+        assert!(
+            !positions.contains(&0) && !positions.contains(&(tokens.len() - 1)),
+            "special tokens are never masked"
+        );
+        for (&p, &label) in positions.iter().zip(&labels) {
+            assert_eq!(original[p], label);
+            match tokens[p] {
+                4 => masked += 1,
+                t if t == label => kept += 1,
+                _ => random += 1,
+            }
+        }
+        // Group the masked positions into runs of whole words to see the n-gram lengths.
+        let mut run_words = 0;
+        for (k, &p) in positions.iter().enumerate() {
+            let starts_word = ids.word_start[original[p] as usize];
+            let contiguous = k > 0 && positions[k - 1] + 1 == p;
+            if contiguous && !starts_word {
+                continue;
+            }
+            if contiguous {
+                run_words += 1;
+            } else {
+                if run_words > 0 {
+                    *ngram_words.entry(run_words).or_default() += 1;
+                }
+                run_words = 1;
+            }
+        }
+        if run_words > 0 {
+            *ngram_words.entry(run_words).or_default() += 1;
+        }
+    }
+    let rate = predicted as f64 / candidates as f64;
+    assert!((rate - 0.15).abs() < 0.005, "masked fraction {rate}");
+    let total = (masked + kept + random) as f64;
+    let (m, k, r) = (
+        masked as f64 / total,
+        kept as f64 / total,
+        random as f64 / total,
+    );
+    assert!(
+        (m - 0.8).abs() < 0.01 && (k - 0.1).abs() < 0.01 && (r - 0.1).abs() < 0.01,
+        "80/10/10: {m:.3}/{k:.3}/{r:.3}"
+    );
+    // n-gram lengths: p(n) ∝ 1/n → 6/11, 3/11, 2/11. Adjacent n-grams merge into longer runs in
+    // this count, so runs of 1 word are under-counted a little: check the order and rough sizes.
+    let runs: usize = ngram_words.values().sum();
+    let share = |n| *ngram_words.get(&n).unwrap_or(&0) as f64 / runs as f64;
+    assert!(
+        share(1) > share(2) && share(2) > share(3),
+        "{ngram_words:?}"
+    );
+    assert!(
+        (share(1) - 6.0 / 11.0).abs() < 0.08,
+        "1-grams {:.3}",
+        share(1)
+    );
+    assert!(ngram_words.keys().all(|&n| n <= 9), "{ngram_words:?}");
+}
+
+fn corpus() -> Corpus {
+    // 40 documents whose sentences encode (document, sentence) in their ids, so order is checkable.
+    Corpus {
+        documents: (0..40u32)
+            .map(|d| {
+                (0..(3 + d % 7))
+                    .map(|s| vec![1000 + d * 100 + s; 3 + (s % 4) as usize])
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+fn decode(id: u32) -> Option<(u32, u32)> {
+    (id >= 1000).then(|| ((id - 1000) / 100, (id - 1000) % 100))
+}
+
+/// Segments A and B as (document, sentence) sequences of the unmasked ids.
+/// (document, sentence) of each token of a segment.
+type Positions = Vec<(u32, u32)>;
+
+fn segments(instance: &albert_train::data::Instance) -> (Positions, Positions) {
+    let mut tokens = instance.input_ids.clone();
+    for (&p, &l) in instance
+        .masked_positions
+        .iter()
+        .zip(&instance.masked_labels)
+    {
+        tokens[p] = l;
+    }
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for (t, &ty) in tokens.iter().zip(&instance.token_type_ids) {
+        if let Some(ds) = decode(*t) {
+            if ty == 0 { a.push(ds) } else { b.push(ds) }
+        }
+    }
+    (a, b)
+}
+
+#[test]
+fn sop_labels_match_the_order_and_stay_in_the_document() {
+    let options = InstanceOptions {
+        max_seq_length: 24,
+        objective: Objective::Sop,
+        ..InstanceOptions::default()
+    };
+    let instances = create_instances(&corpus(), &ids(5000), &options, 7, 0);
+    assert!(instances.len() > 50);
+    let mut swapped = 0;
+    for inst in &instances {
+        let (a, b) = segments(inst);
+        assert!(!a.is_empty() && !b.is_empty());
+        assert!(
+            a.iter()
+                .chain(&b)
+                .all(|(d, _)| *d as usize == inst.document),
+            "SOP crosses a document boundary"
+        );
+        let (last_a, first_b) = (a.last().unwrap().1, b.first().unwrap().1);
+        if inst.sentence_label == 0 {
+            assert!(last_a <= first_b, "label 0 but B comes before A");
+        } else {
+            swapped += 1;
+            assert!(last_a >= first_b, "label 1 but A comes before B");
+        }
+        assert_eq!(inst.input_ids[0], 2);
+        assert!(inst.input_ids.len() <= 24);
+    }
+    let share = swapped as f64 / instances.len() as f64;
+    assert!((share - 0.5).abs() < 0.12, "swapped share {share}");
+}
+
+#[test]
+fn nsp_negatives_come_from_another_document_and_positives_follow() {
+    let options = InstanceOptions {
+        max_seq_length: 32,
+        objective: Objective::Nsp,
+        ..InstanceOptions::default()
+    };
+    let instances = create_instances(&corpus(), &ids(5000), &options, 3, 0);
+    for inst in &instances {
+        let (a, b) = segments(inst);
+        assert!(a.iter().all(|(d, _)| *d as usize == inst.document));
+        match inst.sentence_label {
+            0 => {
+                assert!(b.iter().all(|(d, _)| *d as usize == inst.document));
+                assert!(a.last().unwrap().1 <= b.first().unwrap().1);
+            }
+            _ => {
+                let other = inst
+                    .other_document
+                    .expect("negatives record their document");
+                assert_ne!(other, inst.document);
+                assert!(b.iter().all(|(d, _)| *d as usize == other));
+            }
+        }
+    }
+    // Different epochs mask differently (dynamic masking), the same epoch identically.
+    let again = create_instances(&corpus(), &ids(5000), &options, 3, 0);
+    let next = create_instances(&corpus(), &ids(5000), &options, 3, 1);
+    assert_eq!(instances, again);
+    assert_ne!(instances, next);
+}
+
+fn fixture() -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(root().join("tests/fixtures/optim/steps.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn run_optimizer(kind: OptimizerKind) -> Vec<(String, Tensor)> {
+    let f = fixture();
+    let names: Vec<String> = f
+        .keys()
+        .filter_map(|k| k.strip_prefix("initial/").map(str::to_string))
+        .collect();
+    let vars: Vec<(String, Tensor)> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                f[&format!("initial/{n}")].copy().set_requires_grad(true),
+            )
+        })
+        .collect();
+    let mut optimizer = Optimizer::new(
+        vars.iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect(),
+        OptimizerOptions {
+            kind,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-6,
+            weight_decay: 0.01,
+        },
+    );
+    for step in 0..3 {
+        optimizer.zero_grad();
+        // loss = Σ w·g makes the gradient exactly g.
+        let loss = vars
+            .iter()
+            .map(|(n, t)| (t * f[&format!("grads/{n}")].get(step)).sum(tch::Kind::Float))
+            .fold(
+                Tensor::zeros([], (tch::Kind::Float, Device::Cpu)),
+                |a, b| a + b,
+            );
+        loss.backward();
+        optimizer.step(0.01);
+    }
+    vars
+}
+
+#[test]
+fn lamb_and_adamw_match_pytorch() {
+    let f = fixture();
+    for (kind, prefix) in [
+        (OptimizerKind::Lamb, "lamb"),
+        (OptimizerKind::AdamW, "adamw"),
+    ] {
+        for (name, value) in run_optimizer(kind) {
+            let expected = &f[&format!("{prefix}/{name}")];
+            let diff = (value.detach() - expected).abs().max().double_value(&[]);
+            assert!(diff < 1e-6, "{prefix} {name}: {diff:e}");
+        }
+    }
+}
+
+fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
+    let tokenizer = output.parent().unwrap().join("tokenizer.json");
+    if !tokenizer.exists() {
+        let t = albert_core::tokenizer::train_unigram(&[root().join("README.md").as_path()], 300)
+            .unwrap();
+        albert_core::tokenizer::save(&t, &tokenizer).unwrap();
+    }
+    let vocab = albert_core::tokenizer::load(&tokenizer)
+        .unwrap()
+        .get_vocab_size(true);
+    PretrainOptions {
+        config: AlbertConfig {
+            vocab_size: vocab,
+            embedding_size: 16,
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 48,
+            max_position_embeddings: 64,
+            hidden_dropout_prob: 0.1,
+            ..AlbertConfig::default()
+        },
+        tokenizer,
+        train_files: vec![root().join("README.md")],
+        eval_files: vec![],
+        output: output.to_path_buf(),
+        instances: InstanceOptions {
+            max_seq_length: 48,
+            ..InstanceOptions::default()
+        },
+        batch_size: 4,
+        accumulation: 2,
+        steps,
+        optimizer: OptimizerOptions::default(),
+        learning_rate: 0.005,
+        warmup_steps: 2,
+        clip: 1.0,
+        eval_every: 0,
+        eval_batches: 1,
+        save_every: 0,
+        keep: 2,
+        seed: 11,
+        device: Device::Cpu,
+        resume,
+        progress: false,
+    }
+}
+
+#[test]
+fn resume_continues_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let straight = pretrain(
+        &options(&tmp.path().join("straight"), 8, false),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    assert_eq!(straight.losses.len(), 8);
+
+    // The same run stopped part-way (as by Ctrl-C, which saves a checkpoint first), then resumed.
+    let partial = options(&tmp.path().join("resumed"), 8, false);
+    let flag = Arc::new(AtomicBool::new(false));
+    let worker_flag = Arc::clone(&flag);
+    let handle = std::thread::spawn(move || pretrain(&partial, worker_flag));
+    // The flag is polled after every step; raise it once a few steps are logged.
+    let metrics = tmp.path().join("resumed").join("metrics.jsonl");
+    while !handle.is_finished() {
+        if std::fs::read_to_string(&metrics).is_ok_and(|t| t.lines().count() >= 3) {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let first = handle.join().unwrap().unwrap();
+    assert!(first.stopped_early);
+    let done = first.steps as usize;
+    assert!(done < 8);
+    let resumed = pretrain(
+        &options(&tmp.path().join("resumed"), 8, true),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    let mut losses = first.losses.clone();
+    losses.extend(&resumed.losses);
+    assert_eq!(losses, straight.losses, "resumed after step {done}");
+    assert!(tmp.path().join("resumed/curves.svg").exists());
+    let kept = albert_train::pretrain::checkpoints(&tmp.path().join("resumed")).unwrap();
+    assert!(kept.len() <= 2);
+}
