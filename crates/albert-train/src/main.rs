@@ -99,6 +99,9 @@ struct PretrainArgs {
     /// Export the final checkpoint to ONNX (<output>/onnx) at the end.
     #[arg(long)]
     export: bool,
+    /// Mixed precision: bf16 matrix products, f32 weights, norms and losses (meant for CUDA).
+    #[arg(long)]
+    bf16: bool,
 }
 
 #[derive(Args)]
@@ -365,6 +368,7 @@ fn pretrain_command(args: &PretrainArgs) -> Result<()> {
         device,
         resume: args.resume,
         progress: true,
+        bf16: args.bf16,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);

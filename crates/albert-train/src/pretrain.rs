@@ -53,6 +53,8 @@ pub struct PretrainOptions {
     pub resume: bool,
     /// Show a progress bar (off in tests).
     pub progress: bool,
+    /// bf16 matrix products with f32 master weights ([`crate::model::precision`]).
+    pub bf16: bool,
 }
 
 /// The parts a pretraining objective trains.
@@ -488,7 +490,9 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
             let refs: Vec<&Instance> = instances.iter().collect();
             let batch = Batch::new(&refs, ids.pad, options.device);
             tokens_seen += batch.tokens;
-            let (loss, m) = batch_metrics(&model, &batch, options.instances.objective, true)?;
+            let (loss, m) = crate::model::precision::bf16_autocast(options.bf16, || {
+                batch_metrics(&model, &batch, options.instances.objective, true)
+            })?;
             (loss / options.accumulation.max(1) as f64).backward();
             step_metrics.add(&m, 1.0 / options.accumulation.max(1) as f64);
         }

@@ -336,6 +336,7 @@ fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
         device: Device::Cpu,
         resume,
         progress: false,
+        bf16: false,
     }
 }
 
@@ -378,4 +379,64 @@ fn resume_continues_exactly() {
     assert!(tmp.path().join("resumed/curves.svg").exists());
     let kept = albert_train::pretrain::checkpoints(&tmp.path().join("resumed")).unwrap();
     assert!(kept.len() <= 2);
+}
+
+#[test]
+fn bf16_autocast_stays_close_to_fp32_and_trains() {
+    use albert_core::Head;
+    use albert_train::AlbertModel;
+    use albert_train::model::precision::bf16_autocast;
+    let config = AlbertConfig {
+        vocab_size: 100,
+        embedding_size: 16,
+        hidden_size: 64,
+        num_hidden_layers: 3,
+        num_attention_heads: 4,
+        intermediate_size: 96,
+        max_position_embeddings: 32,
+        ..AlbertConfig::default()
+    };
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let model = AlbertModel::new(&vs, &config, Head::Pretraining.parts()).unwrap();
+    let ids = Tensor::from_slice(&[2i64, 17, 45, 9, 88, 3, 2, 61, 12, 3, 0, 0]).view([2, 6]);
+    let mask = ids.ne(0).to_kind(tch::Kind::Int64);
+    let fp32 = model
+        .forward(&ids, Some(&mask), None, false)
+        .unwrap()
+        .mlm_logits
+        .unwrap();
+    let bf16 = bf16_autocast(true, || {
+        model
+            .forward(&ids, Some(&mask), None, false)
+            .unwrap()
+            .mlm_logits
+            .unwrap()
+    });
+    assert_eq!(bf16.kind(), tch::Kind::Float, "outputs come back in f32");
+    let scale = fp32.abs().max().double_value(&[]);
+    let diff = (&fp32 - &bf16).abs().max().double_value(&[]);
+    // bf16 keeps 8 bits of mantissa: a few parts in a thousand per product, accumulated over layers.
+    assert!(
+        diff / scale < 0.05,
+        "relative difference {:.4}",
+        diff / scale
+    );
+    assert!(diff > 0.0, "the bf16 path was not taken");
+    let loss = bf16_autocast(true, || {
+        model
+            .forward(&ids, Some(&mask), None, true)
+            .unwrap()
+            .mlm_logits
+            .unwrap()
+            .square()
+            .mean(tch::Kind::Float)
+    });
+    loss.backward();
+    let grad =
+        vs.variables()["albert.encoder.albert_layer_groups.0.albert_layers.0.ffn.weight"].grad();
+    assert!(
+        grad.defined()
+            && grad.kind() == tch::Kind::Float
+            && grad.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0
+    );
 }

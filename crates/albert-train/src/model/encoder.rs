@@ -7,8 +7,8 @@ use albert_core::params::{self, LayerSlot, names};
 use albert_core::{Activation, AlbertConfig};
 use tch::{Kind, Tensor};
 
-use super::activation;
 use super::params::{LayerNorm, Linear, ParamTable};
+use super::{activation, precision};
 
 struct Attention {
     query: Linear,
@@ -33,13 +33,12 @@ impl Attention {
         let v = split(self.value.forward(x));
         // HF eager_attention_forward: (q·kᵀ)·scaling + mask, softmax, dropout, ·v.
         let scaling = (self.head_size as f64).powf(-0.5);
-        let scores = q.matmul(&k.transpose(2, 3)) * scaling + mask_bias;
+        let scores = precision::matmul(&q, &k.transpose(2, 3)) * scaling + mask_bias;
         let probs = scores
             .softmax(-1, Kind::Float)
             .to_kind(q.kind())
             .dropout(self.attention_dropout, train);
-        let context = probs
-            .matmul(&v)
+        let context = precision::matmul(&probs, &v)
             .transpose(1, 2)
             .contiguous()
             .view([b, s, h]);

@@ -43,9 +43,7 @@ impl MlmHead {
     /// `hidden`: [..., H] → logits [..., V].
     pub fn forward(&self, hidden: &Tensor, word_embeddings: &Tensor) -> Tensor {
         let x = activation::apply(self.activation, &self.dense.forward(hidden));
-        self.norm
-            .forward(&x)
-            .linear(word_embeddings, Some(&self.bias))
+        super::precision::linear(&self.norm.forward(&x), word_embeddings, &self.bias)
     }
 }
 

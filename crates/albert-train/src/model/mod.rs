@@ -7,6 +7,7 @@ mod embeddings;
 mod encoder;
 mod heads;
 mod params;
+pub mod precision;
 
 use std::collections::BTreeMap;
 
