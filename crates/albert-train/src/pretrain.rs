@@ -15,7 +15,8 @@ use serde_json::json;
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::data::{
-    Batch, Corpus, Instance, InstanceOptions, Objective, SpecialIds, create_instances,
+    Batch, Corpus, Instance, InstanceOptions, InstanceStream, Objective, SpecialIds,
+    create_instances,
 };
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
@@ -111,62 +112,12 @@ struct DataPosition {
     index: usize,
 }
 
-struct Stream<'a> {
-    corpus: &'a Corpus,
-    ids: &'a SpecialIds,
-    options: InstanceOptions,
-    seed: u64,
-    position: DataPosition,
-    epoch_instances: Vec<Instance>,
-}
+/// Examples held in the shuffle buffer of the training stream.
+const SHUFFLE_BUFFER: usize = 10_000;
 
-impl<'a> Stream<'a> {
-    fn new(
-        corpus: &'a Corpus,
-        ids: &'a SpecialIds,
-        options: InstanceOptions,
-        seed: u64,
-        position: DataPosition,
-    ) -> Result<Self> {
-        let epoch_instances = create_instances(corpus, ids, &options, seed, position.epoch);
-        if epoch_instances.is_empty() {
-            return Err(TrainError::BadInput {
-                name: "corpus",
-                message: "yields no training examples (documents too short?)".into(),
-            });
-        }
-        Ok(Stream {
-            corpus,
-            ids,
-            options,
-            seed,
-            position,
-            epoch_instances,
-        })
-    }
-
-    /// The next `n` examples, moving to a new epoch (new segments, new masks) when one is used up.
-    fn next_batch(&mut self, n: usize) -> Vec<Instance> {
-        let mut out = Vec::with_capacity(n);
-        while out.len() < n {
-            if self.position.index >= self.epoch_instances.len() {
-                self.position = DataPosition {
-                    epoch: self.position.epoch + 1,
-                    index: 0,
-                };
-                self.epoch_instances = create_instances(
-                    self.corpus,
-                    self.ids,
-                    &self.options,
-                    self.seed,
-                    self.position.epoch,
-                );
-            }
-            out.push(self.epoch_instances[self.position.index].clone());
-            self.position.index += 1;
-        }
-        out
-    }
+fn stream_position(stream: &InstanceStream) -> DataPosition {
+    let (epoch, index) = stream.position();
+    DataPosition { epoch, index }
 }
 
 fn batch_metrics(
@@ -443,7 +394,19 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         std::fs::remove_file(&metrics_path).map_err(|e| io_err(&metrics_path, e))?;
     }
 
-    let mut stream = Stream::new(&corpus, &ids, options.instances, options.seed, position)?;
+    let mut stream = InstanceStream::at(
+        &corpus,
+        &ids,
+        options.instances,
+        options.seed,
+        position.epoch,
+        position.index,
+        SHUFFLE_BUFFER,
+    )
+    .ok_or_else(|| TrainError::BadInput {
+        name: "corpus",
+        message: "yields no training examples (documents too short?)".into(),
+    })?;
     let schedule = Schedule {
         peak: options.learning_rate,
         warmup_steps: options.warmup_steps,
@@ -486,7 +449,13 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         optimizer.zero_grad();
         let mut step_metrics = Metrics::default();
         for _ in 0..options.accumulation.max(1) {
-            let instances = stream.next_batch(options.batch_size);
+            let instances: Vec<Instance> = (0..options.batch_size)
+                .map(|_| stream.next_instance())
+                .collect::<Option<_>>()
+                .ok_or_else(|| TrainError::BadInput {
+                    name: "corpus",
+                    message: "yields no training examples".into(),
+                })?;
             let refs: Vec<&Instance> = instances.iter().collect();
             let batch = Batch::new(&refs, ids.pad, options.device);
             tokens_seen += batch.tokens;
@@ -538,7 +507,8 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
             || step == options.steps
             || (options.save_every > 0 && step % options.save_every == 0)
         {
-            last_checkpoint = save_checkpoint(&model, &optimizer, options, step, stream.position)?;
+            last_checkpoint =
+                save_checkpoint(&model, &optimizer, options, step, stream_position(&stream))?;
         }
         if stopping {
             stopped_early = true;
@@ -556,7 +526,8 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         eprintln!("warning: could not draw the training chart: {e}");
     }
     if last_checkpoint.as_os_str().is_empty() {
-        last_checkpoint = save_checkpoint(&model, &optimizer, options, step, stream.position)?;
+        last_checkpoint =
+            save_checkpoint(&model, &optimizer, options, step, stream_position(&stream))?;
     }
     Ok(PretrainSummary {
         steps: step,

@@ -440,3 +440,36 @@ fn bf16_autocast_stays_close_to_fp32_and_trains() {
             && grad.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0
     );
 }
+
+#[test]
+fn the_stream_replays_to_any_position_across_epochs() {
+    use albert_train::data::InstanceStream;
+    let corpus = corpus();
+    let ids = ids(5000);
+    let options = InstanceOptions {
+        max_seq_length: 24,
+        ..InstanceOptions::default()
+    };
+    let mut stream = InstanceStream::new(&corpus, &ids, options, 5, 0, 16);
+    let first: Vec<_> = (0..300).map(|_| stream.next_instance().unwrap()).collect();
+    assert!(
+        stream.position().0 >= 1,
+        "300 examples span more than one epoch"
+    );
+    let (epoch, index) = {
+        let mut s = InstanceStream::new(&corpus, &ids, options, 5, 0, 16);
+        for _ in 0..250 {
+            s.next_instance();
+        }
+        s.position()
+    };
+    let mut resumed = InstanceStream::at(&corpus, &ids, options, 5, epoch, index, 16).unwrap();
+    let rest: Vec<_> = (0..50).map(|_| resumed.next_instance().unwrap()).collect();
+    assert_eq!(rest, first[250..]);
+    // An epoch holds every document's examples once (the buffer only reorders them).
+    let one_epoch = create_instances(&corpus, &ids, &options, 5, 0);
+    let mut docs: Vec<usize> = one_epoch.iter().map(|i| i.document).collect();
+    docs.sort_unstable();
+    docs.dedup();
+    assert_eq!(docs.len(), corpus.documents.len());
+}

@@ -14,7 +14,8 @@
 //!
 //! The pair is truncated to fit (from the longer side, at a random end), framed as
 //! `[CLS] A [SEP] B [SEP]` with token types 0 then 1, and masked ([`super::masking`]). A new epoch
-//! draws new segments and new masks (dynamic masking). Everything is a function of (seed, epoch).
+//! draws new segments and new masks (dynamic masking). Everything is a function of (seed, epoch),
+//! streamed through a shuffle buffer ([`InstanceStream`]).
 
 use std::fmt;
 use std::str::FromStr;
@@ -117,7 +118,125 @@ fn truncate_pair(a: &mut Vec<u32>, b: &mut Vec<u32>, max_tokens: usize, rng: &mu
     }
 }
 
-/// All examples of one epoch, shuffled.
+/// Examples streamed epoch after epoch: each epoch visits the documents in a new order, makes
+/// each document's examples with an RNG of its own (seed, epoch, document), and draws them through
+/// a shuffle buffer. Only the buffer is held, and the stream is a pure function of (seed, epoch,
+/// index), so a resumed run replays it to where it stopped.
+pub struct InstanceStream<'a> {
+    corpus: &'a Corpus,
+    ids: &'a SpecialIds,
+    options: InstanceOptions,
+    seed: u64,
+    buffer_size: usize,
+    epoch: u64,
+    order: Vec<usize>,
+    next_document: usize,
+    buffer: Vec<Instance>,
+    rng: StdRng,
+    emitted: usize,
+}
+
+impl<'a> InstanceStream<'a> {
+    /// A stream at the start of `epoch`.
+    pub fn new(
+        corpus: &'a Corpus,
+        ids: &'a SpecialIds,
+        options: InstanceOptions,
+        seed: u64,
+        epoch: u64,
+        buffer_size: usize,
+    ) -> Self {
+        let mut stream = InstanceStream {
+            corpus,
+            ids,
+            options,
+            seed,
+            buffer_size: buffer_size.max(1),
+            epoch,
+            order: Vec::new(),
+            next_document: 0,
+            buffer: Vec::new(),
+            rng: StdRng::seed_from_u64(0),
+            emitted: 0,
+        };
+        stream.start_epoch(epoch);
+        stream
+    }
+
+    /// A stream positioned after `index` examples of `epoch` (replayed).
+    pub fn at(
+        corpus: &'a Corpus,
+        ids: &'a SpecialIds,
+        options: InstanceOptions,
+        seed: u64,
+        epoch: u64,
+        index: usize,
+        buffer_size: usize,
+    ) -> Option<Self> {
+        let mut stream = Self::new(corpus, ids, options, seed, epoch, buffer_size);
+        for _ in 0..index {
+            stream.next_instance()?;
+        }
+        Some(stream)
+    }
+
+    fn start_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.rng = StdRng::seed_from_u64(epoch_seed(self.seed, epoch));
+        self.order = (0..self.corpus.documents.len()).collect();
+        for i in (1..self.order.len()).rev() {
+            let j = self.rng.random_range(0..=i);
+            self.order.swap(i, j);
+        }
+        self.next_document = 0;
+        self.buffer.clear();
+        self.emitted = 0;
+    }
+
+    /// (epoch, examples drawn in it so far).
+    pub fn position(&self) -> (u64, usize) {
+        (self.epoch, self.emitted)
+    }
+
+    /// The next example; `None` only if a whole epoch yields no example (documents too short).
+    pub fn next_instance(&mut self) -> Option<Instance> {
+        let mut empty_epochs = 0;
+        loop {
+            while self.buffer.len() < self.buffer_size && self.next_document < self.order.len() {
+                let doc = self.order[self.next_document];
+                self.next_document += 1;
+                let mut rng = StdRng::seed_from_u64(epoch_seed(
+                    self.seed ^ epoch_seed(doc as u64, 0x5EED),
+                    self.epoch,
+                ));
+                instances_from_document(
+                    self.corpus,
+                    doc,
+                    self.ids,
+                    &self.options,
+                    &mut rng,
+                    &mut self.buffer,
+                );
+            }
+            if self.buffer.is_empty() {
+                if self.emitted == 0 {
+                    empty_epochs += 1;
+                    if empty_epochs > 1 || self.corpus.documents.is_empty() {
+                        return None;
+                    }
+                }
+                let next = self.epoch + 1;
+                self.start_epoch(next);
+                continue;
+            }
+            let j = self.rng.random_range(0..self.buffer.len());
+            self.emitted += 1;
+            return Some(self.buffer.swap_remove(j));
+        }
+    }
+}
+
+/// All examples of one epoch, in stream order (a full shuffle).
 pub fn create_instances(
     corpus: &Corpus,
     ids: &SpecialIds,
@@ -125,16 +244,15 @@ pub fn create_instances(
     seed: u64,
     epoch: u64,
 ) -> Vec<Instance> {
-    let mut rng = StdRng::seed_from_u64(epoch_seed(seed, epoch));
-    let mut instances = Vec::new();
-    for doc in 0..corpus.documents.len() {
-        instances_from_document(corpus, doc, ids, options, &mut rng, &mut instances);
+    let mut stream = InstanceStream::new(corpus, ids, *options, seed, epoch, usize::MAX);
+    let mut out = Vec::new();
+    while let Some(instance) = stream.next_instance() {
+        if stream.position().0 != epoch {
+            break;
+        }
+        out.push(instance);
     }
-    for i in (1..instances.len()).rev() {
-        let j = rng.random_range(0..=i);
-        instances.swap(i, j);
-    }
-    instances
+    out
 }
 
 fn instances_from_document(

@@ -11,5 +11,5 @@ pub mod masking;
 
 pub use batch::Batch;
 pub use corpus::Corpus;
-pub use instances::{Instance, InstanceOptions, Objective, create_instances};
+pub use instances::{Instance, InstanceOptions, InstanceStream, Objective, create_instances};
 pub use masking::{MaskingOptions, SpecialIds};
