@@ -73,10 +73,30 @@ def check(sharing, head, cls, workdir):
     return len(ours)
 
 
+def check_tokenizer(workdir):
+    """A tokenizer trained by `albert-train tokenizer` loads in HF AlbertTokenizerFast with
+    ALBERT's special-token ids and tokenizes as the `tokenizers` library does."""
+    from tokenizers import Tokenizer
+    from transformers import AlbertTokenizerFast
+
+    path = workdir / "tokenizer.json"
+    corpus = ROOT / "tests" / "fixtures" / "corpus" / "heldout-sample.txt"
+    subprocess.run([str(BINARY), "tokenizer", "--corpus", str(corpus), "--vocab-size", "2000", "-o", str(path)], check=True, capture_output=True)
+    hf = AlbertTokenizerFast(tokenizer_file=str(path))
+    assert (hf.pad_token_id, hf.unk_token_id, hf.cls_token_id, hf.sep_token_id, hf.mask_token_id) == (0, 1, 2, 3, 4)
+    raw = Tokenizer.from_file(str(path))
+    for a, b in [("The whale surfaced beside the ship.", None), ("``Call me Ishmael,'' he said.", "Café déjà vu!")]:
+        ours = raw.encode(a, b).ids if b else raw.encode(a).ids
+        theirs = hf(a, b)["input_ids"] if b else hf(a)["input_ids"]
+        assert ours == theirs, (a, ours, theirs)
+    print(f"ok: tokenizer loads in AlbertTokenizerFast, special ids 0..4, {hf.vocab_size} pieces")
+
+
 def main():
     if not BINARY.exists():
         sys.exit(f"{BINARY} not found: run `make build` first")
     with tempfile.TemporaryDirectory() as tmp:
+        check_tokenizer(Path(tmp))
         for sharing in ["all", "none"]:
             for head, cls in HEADS.items():
                 n = check(sharing, head, cls, Path(tmp))
