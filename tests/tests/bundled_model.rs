@@ -9,7 +9,9 @@ use std::collections::HashMap;
 
 use albert_e2e::root;
 use albert_onnx::export::{ExportOptions, Task, export_dir};
-use albert_runtime::{BackendChoice, OrtOptions, Pipeline, PipelineOptions, TractOptions, Truncation};
+use albert_runtime::{
+    BackendChoice, OrtOptions, Pipeline, PipelineOptions, TractOptions, Truncation,
+};
 
 #[test]
 #[ignore = "needs models/albert-tiny-en trained past the unigram plateau (issue 6): the first 3000-step run scored 0.093 vs the baseline's 0.087"]
@@ -24,23 +26,38 @@ fn bundled_model_beats_the_frequency_baseline_on_held_out_text() {
     assert_eq!(summary.task, Task::MaskedLm);
 
     let tokenizer = albert_core::tokenizer::load(&model.join("tokenizer.json")).unwrap();
-    let train = std::fs::read_to_string(root().join("tests/fixtures/corpus/train-sample.txt")).unwrap();
+    let train =
+        std::fs::read_to_string(root().join("tests/fixtures/corpus/train-sample.txt")).unwrap();
     let mut counts: HashMap<u32, usize> = HashMap::new();
     for line in train.lines().filter(|l| !l.is_empty()).take(5000) {
         for &id in tokenizer.encode(line, false).unwrap().get_ids() {
             *counts.entry(id).or_default() += 1;
         }
     }
-    let most_frequent = counts.iter().max_by_key(|(_, n)| **n).map(|(id, _)| *id).unwrap();
+    let most_frequent = counts
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(id, _)| *id)
+        .unwrap();
 
     // Mask one word-start piece (a whole one-piece word) per held-out sentence, chosen by position.
-    let heldout = std::fs::read_to_string(root().join("tests/fixtures/corpus/heldout-sample.txt")).unwrap();
+    let heldout =
+        std::fs::read_to_string(root().join("tests/fixtures/corpus/heldout-sample.txt")).unwrap();
     let mut cases = Vec::new();
-    for (i, line) in heldout.lines().filter(|l| l.split_whitespace().count() >= 6).enumerate().take(150) {
+    for (i, line) in heldout
+        .lines()
+        .filter(|l| l.split_whitespace().count() >= 6)
+        .enumerate()
+        .take(150)
+    {
         let encoding = tokenizer.encode(line, false).unwrap();
         let tokens = encoding.get_tokens();
         let candidates: Vec<usize> = (0..tokens.len())
-            .filter(|&t| tokens[t].starts_with('▁') && tokens[t].len() > 1 && tokens.get(t + 1).is_none_or(|n| n.starts_with('▁')))
+            .filter(|&t| {
+                tokens[t].starts_with('▁')
+                    && tokens[t].len() > 1
+                    && tokens.get(t + 1).is_none_or(|n| n.starts_with('▁'))
+            })
             .collect();
         if candidates.is_empty() {
             continue;
@@ -53,7 +70,10 @@ fn bundled_model_beats_the_frequency_baseline_on_held_out_text() {
     }
     assert!(cases.len() >= 100);
 
-    for backend in [BackendChoice::Ort(OrtOptions::default()), BackendChoice::Tract(TractOptions::default())] {
+    for backend in [
+        BackendChoice::Ort(OrtOptions::default()),
+        BackendChoice::Tract(TractOptions::default()),
+    ] {
         let pipeline = Pipeline::load(
             tmp.path(),
             &PipelineOptions {
@@ -69,8 +89,18 @@ fn bundled_model_beats_the_frequency_baseline_on_held_out_text() {
             model_hits += usize::from(predictions[0].candidates[0].id == *expected);
             baseline_hits += usize::from(most_frequent == *expected);
         }
-        let (model_acc, baseline_acc) = (model_hits as f64 / cases.len() as f64, baseline_hits as f64 / cases.len() as f64);
-        println!("{}: top-1 {model_acc:.3} vs baseline {baseline_acc:.3} on {} masked words", pipeline.target(), cases.len());
-        assert!(model_acc > 2.0 * baseline_acc && model_acc > 0.15, "model {model_acc:.3}, baseline {baseline_acc:.3}");
+        let (model_acc, baseline_acc) = (
+            model_hits as f64 / cases.len() as f64,
+            baseline_hits as f64 / cases.len() as f64,
+        );
+        println!(
+            "{}: top-1 {model_acc:.3} vs baseline {baseline_acc:.3} on {} masked words",
+            pipeline.target(),
+            cases.len()
+        );
+        assert!(
+            model_acc > 2.0 * baseline_acc && model_acc > 0.15,
+            "model {model_acc:.3}, baseline {baseline_acc:.3}"
+        );
     }
 }
