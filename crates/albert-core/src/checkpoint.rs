@@ -18,6 +18,8 @@ use crate::params::{self, Parts, SentenceHead, names};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The tokenizer beside the weights in a model directory.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
 
 /// A dense f32 tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use albert_core::checkpoint::{CONFIG_FILE, WEIGHTS_FILE};
+use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use albert_core::params::{self, SentenceHead, names};
 use albert_core::{AlbertConfig, Checkpoint, Parts, TensorF32};
 use sha2::{Digest, Sha256};
@@ -30,8 +30,7 @@ use crate::proto::pb::{ModelProto, OperatorSetIdProto};
 use crate::proto::{self, Dim, attr_int, attr_ints, tensor_f32, value_info};
 
 pub const DEFAULT_OPSET: i64 = 17;
-pub const MODEL_FILE: &str = "model.onnx";
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub use albert_runtime::pipeline::MODEL_FILE;
 pub const BATCH: &str = "batch_size";
 pub const SEQUENCE: &str = "sequence_length";
 
@@ -538,8 +537,19 @@ impl Default for ExportOptions {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| OnnxError::io(path, e))?;
-    Ok(Sha256::digest(&bytes)
+    // Streamed: checkpoints can be many gigabytes, already held once in memory as tensors.
+    let mut file = std::fs::File::open(path).map_err(|e| OnnxError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut chunk).map_err(|e| OnnxError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&chunk[..n]);
+    }
+    Ok(hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())

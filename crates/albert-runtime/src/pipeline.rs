@@ -14,10 +14,7 @@ use crate::error::{Result, RuntimeError};
 
 /// The ONNX graph's file name in a model directory.
 pub const MODEL_FILE: &str = "model.onnx";
-/// The ALBERT config's file name in a model directory.
-pub const CONFIG_FILE: &str = "config.json";
-/// The tokenizer's file name in a model directory.
-pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE};
 
 /// What to do with a text longer than the model takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +63,10 @@ pub enum TextInput<'a> {
 pub struct Pipeline {
     backend: Box<dyn Backend>,
     tokenizer: Tokenizer,
+    /// The tokenizer with truncation to `max_length` (longest side first / segment B only), made
+    /// once at load rather than per over-long text.
+    truncate_longest: Tokenizer,
+    truncate_second: Tokenizer,
     config: AlbertConfig,
     truncation: Truncation,
     max_length: usize,
@@ -116,10 +117,27 @@ impl Pipeline {
                 "batch_size must be at least 1".into(),
             ));
         }
+        let truncating = |strategy| -> Result<Tokenizer> {
+            let mut t = tokenizer.clone();
+            t.with_truncation(Some(TruncationParams {
+                max_length,
+                strategy,
+                ..TruncationParams::default()
+            }))
+            .map_err(|e| RuntimeError::Tokenizer {
+                path: dir.join(TOKENIZER_FILE),
+                message: e.to_string(),
+            })?;
+            Ok(t)
+        };
+        let truncate_longest = truncating(TruncationStrategy::LongestFirst)?;
+        let truncate_second = truncating(TruncationStrategy::OnlySecond)?;
         let backend = backend::load(&dir.join(MODEL_FILE), &options.backend)?;
         Ok(Pipeline {
             backend,
             tokenizer,
+            truncate_longest,
+            truncate_second,
             config,
             truncation: options.truncation,
             max_length,
@@ -195,18 +213,11 @@ impl Pipeline {
                 limit: self.max_length,
             }),
             Truncation::Truncate => {
-                let mut tokenizer = self.tokenizer.clone();
-                tokenizer
-                    .with_truncation(Some(TruncationParams {
-                        max_length: self.max_length,
-                        strategy: if only_second {
-                            TruncationStrategy::OnlySecond
-                        } else {
-                            TruncationStrategy::LongestFirst
-                        },
-                        ..TruncationParams::default()
-                    }))
-                    .map_err(|e| tokenize_error(format!("text {index}"), e))?;
+                let tokenizer = if only_second {
+                    &self.truncate_second
+                } else {
+                    &self.truncate_longest
+                };
                 match input {
                     TextInput::Single(a) => tokenizer.encode_char_offsets(a, true),
                     TextInput::Pair(a, b) => tokenizer.encode_char_offsets((a, b), true),

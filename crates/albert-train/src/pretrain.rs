@@ -218,8 +218,11 @@ fn save_checkpoint(
         .join(format!(".{name}.tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     model.to_checkpoint()?.write_dir(&tmp)?;
-    std::fs::copy(&options.tokenizer, tmp.join("tokenizer.json"))
-        .map_err(|e| io_err(&options.tokenizer, e))?;
+    std::fs::copy(
+        &options.tokenizer,
+        tmp.join(albert_core::checkpoint::TOKENIZER_FILE),
+    )
+    .map_err(|e| io_err(&options.tokenizer, e))?;
     let state: Vec<(String, Tensor)> = optimizer
         .state()
         .into_iter()

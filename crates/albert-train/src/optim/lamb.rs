@@ -158,14 +158,15 @@ impl Optimizer {
                         if decay > 0.0 {
                             update += &slot.var * decay;
                         }
-                        let ratio = if slot.adapt {
-                            let w = slot.var.norm().double_value(&[]);
-                            let u = update.norm().double_value(&[]);
-                            if w > 0.0 && u > 0.0 { w / u } else { 1.0 }
-                        } else {
-                            1.0
-                        };
-                        let _ = slot.var.shallow_clone().g_sub_(&(update * (lr * ratio)));
+                        if slot.adapt {
+                            // r = ‖w‖/‖u‖, or 1 when either is 0; kept on the device (no host
+                            // sync per tensor on this hot path).
+                            let (w, u) = (slot.var.norm(), update.norm());
+                            let both = w.gt(0.0).logical_and(&u.gt(0.0));
+                            let ratio = (&w / &u).where_self(&both, &w.ones_like());
+                            update *= ratio;
+                        }
+                        let _ = slot.var.shallow_clone().g_sub_(&(update * lr));
                     }
                     OptimizerKind::AdamW => {
                         let m_hat = &slot.m / (1.0 - o.beta1.powf(t));
