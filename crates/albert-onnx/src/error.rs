@@ -44,6 +44,12 @@ pub enum OnnxError {
     #[error("verification failed: {0}")]
     Verification(String),
 
+    #[error("cannot fold: {0}")]
+    CannotFold(String),
+
+    #[error("cannot quantize: {0}")]
+    CannotQuantize(String),
+
     #[error("{0}")]
     Invalid(String),
 }

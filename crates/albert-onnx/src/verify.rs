@@ -71,10 +71,28 @@ pub fn run_backend(backend: &dyn Backend, inputs: &Inputs, names: &[&str]) -> Re
 /// end, `pad_token_id`), token type 1 on the second half of each row when the model has two types.
 pub fn sample_inputs(checkpoint: &Checkpoint, batch: usize, length: usize, seed: u64) -> Inputs {
     let config = &checkpoint.config;
+    sample_inputs_for(
+        config.vocab_size,
+        config.pad_token_id.unwrap_or(0),
+        config.type_vocab_size,
+        batch,
+        length,
+        seed,
+    )
+}
+
+/// [`sample_inputs`] from the sizes alone (for models known only as ONNX graphs).
+pub fn sample_inputs_for(
+    vocab_size: usize,
+    pad: i64,
+    type_vocab_size: usize,
+    batch: usize,
+    length: usize,
+    seed: u64,
+) -> Inputs {
     use rand::{RngExt, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ ((batch as u64) << 32) ^ length as u64);
-    let low = if config.vocab_size > 5 { 5 } else { 0 };
-    let pad = config.pad_token_id.unwrap_or(0);
+    let low = if vocab_size > 5 { 5 } else { 0 };
     let mut input_ids = Array2::<i64>::zeros((batch, length));
     let mut attention_mask = Array2::<i64>::zeros((batch, length));
     let mut token_type_ids = Array2::<i64>::zeros((batch, length));
@@ -82,9 +100,9 @@ pub fn sample_inputs(checkpoint: &Checkpoint, batch: usize, length: usize, seed:
         let real = (length - (length * b) / batch.max(1)).max(1);
         for p in 0..length {
             if p < real {
-                input_ids[[b, p]] = rng.random_range(low..config.vocab_size) as i64;
+                input_ids[[b, p]] = rng.random_range(low..vocab_size) as i64;
                 attention_mask[[b, p]] = 1;
-                if config.type_vocab_size > 1 && p >= real / 2 && real > 1 {
+                if type_vocab_size > 1 && p >= real / 2 && real > 1 {
                     token_type_ids[[b, p]] = 1;
                 }
             } else {

@@ -2,16 +2,15 @@
 //! directory, optionally verified in ONNX Runtime and tract against the checkpoint.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use albert_core::Checkpoint;
+use albert_onnx::display::{human_bytes, spinner};
 use albert_onnx::export::{DEFAULT_OPSET, ExportOptions, Task, export_dir};
 use albert_onnx::proto::EXTERNAL_DATA_THRESHOLD;
 use albert_onnx::verify::{self, VerifyOptions};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(
@@ -50,28 +49,6 @@ struct Cli {
     /// Initializer bytes above which weights go to model.onnx.data (ONNX external data).
     #[arg(long, default_value_t = EXTERNAL_DATA_THRESHOLD, hide = true)]
     external_data_threshold: usize,
-}
-
-fn human_bytes(n: u64) -> String {
-    let n = n as f64;
-    if n >= 1e9 {
-        format!("{:.2} GB", n / 1e9)
-    } else if n >= 1e6 {
-        format!("{:.1} MB", n / 1e6)
-    } else {
-        format!("{:.1} kB", n / 1e3)
-    }
-}
-
-fn spinner(message: &str) -> ProgressBar {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(message.to_string());
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 fn main() -> Result<()> {

@@ -15,7 +15,7 @@ use crate::error::{Result, RuntimeError};
 pub struct TractOptions {}
 
 fn tract_err(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Tract(e.to_string())
+    RuntimeError::Tract(format!("{e:#}"))
 }
 
 /// A model loaded and optimized in tract, run on the CPU.

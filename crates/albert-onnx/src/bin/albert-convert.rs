@@ -1,0 +1,425 @@
+//! `albert-convert`: any ALBERT ONNX model (ours or a third party's) → a smaller or faster one:
+//! dedupe (always), fold the shared layer into a `Scan` loop or unfold it, int8 quantization; with
+//! a report of size and of the drift against the source, printed and written as JSON.
+
+use std::path::{Path, PathBuf};
+
+use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE};
+use albert_onnx::convert::report::{self, DriftRow, ModelStats, TextDrift};
+use albert_onnx::convert::{self, ConvertOptions, LoopMode, QuantFormat, QuantizeOptions};
+use albert_onnx::display::{human_bytes, spinner};
+use albert_onnx::export::MODEL_FILE;
+use albert_onnx::proto::{self, EXTERNAL_DATA_THRESHOLD};
+use albert_onnx::verify::{Engine, sample_inputs_for};
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use serde_json::json;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Precision {
+    Int8,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum EngineArg {
+    Onnxruntime,
+    Tract,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "albert-convert",
+    version,
+    about = "Fold, dedupe and quantize an ALBERT ONNX model, reporting size and accuracy drift",
+    long_about = "Fold, dedupe and quantize an ALBERT ONNX model (ours or a third party's), \
+                  reporting size and accuracy drift.\n\nWith no pass flags it applies the lossless \
+                  clean-up only: Constant nodes to initializers, Identity nodes bypassed, duplicate \
+                  weights (also transposed copies) and nodes merged, dead nodes removed."
+)]
+struct Cli {
+    /// A model directory (model.onnx [+ config.json, tokenizer.json]) or a .onnx file.
+    input: PathBuf,
+    /// Output: a .onnx file, or a directory (model.onnx plus the input's config and tokenizer).
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Fold the repeated layers into a Scan loop (node count independent of the layer count).
+    #[arg(long, conflicts_with = "unfold")]
+    fold: bool,
+    /// Inline Scan loops again (for engines where a loop is slow).
+    #[arg(long)]
+    unfold: bool,
+    /// If the layers cannot be folded, write the graph unfolded instead of failing.
+    #[arg(long)]
+    best_effort: bool,
+    /// Quantize the weights.
+    #[arg(long, value_enum)]
+    quantize: Option<Precision>,
+    /// int8 operator form: portable (DynamicQuantizeLinear + MatMulInteger: ONNX Runtime and
+    /// tract) or ort (com.microsoft.DynamicQuantizeMatMul: ONNX Runtime CPU only).
+    #[arg(long, default_value = "portable")]
+    int8_format: QuantFormat,
+    /// Keep the word-embedding table in float32 (by default it is int8 too).
+    #[arg(long)]
+    keep_embeddings_fp32: bool,
+    /// Keep in float32 the nodes or weights whose name contains this (repeatable).
+    #[arg(long)]
+    keep: Vec<String>,
+    /// Compare the output with the input on sample inputs (and on --text) in the --engines.
+    #[arg(long)]
+    verify: bool,
+    /// Engines for --verify (the source always runs in ONNX Runtime).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [EngineArg::Onnxruntime, EngineArg::Tract])]
+    engines: Vec<EngineArg>,
+    /// Max-abs tolerance of --verify for lossless passes (not applied to quantized models).
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f64,
+    /// Real text for --verify (one sentence per line), tokenized with the input's tokenizer.json.
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// Sentences of --text to use.
+    #[arg(long, default_value_t = 256)]
+    sentences: usize,
+    /// libonnxruntime.so [default: $ORT_DYLIB_PATH, then the project's .venv].
+    #[arg(long)]
+    ort_library: Option<PathBuf>,
+}
+
+struct Paths {
+    input_model: PathBuf,
+    input_dir: Option<PathBuf>,
+    output_model: PathBuf,
+    output_dir: Option<PathBuf>,
+    report: PathBuf,
+}
+
+fn paths(cli: &Cli) -> Result<Paths> {
+    let (input_model, input_dir) = if cli.input.is_dir() {
+        (cli.input.join(MODEL_FILE), Some(cli.input.clone()))
+    } else {
+        (cli.input.clone(), None)
+    };
+    if !input_model.exists() {
+        bail!(
+            "{}: not found (expected a .onnx file or a directory holding {MODEL_FILE})",
+            input_model.display()
+        );
+    }
+    let is_file = cli.output.extension().is_some_and(|e| e == "onnx");
+    let (output_model, output_dir, report) = if is_file {
+        let report = cli.output.with_extension("report.json");
+        (cli.output.clone(), None, report)
+    } else {
+        (
+            cli.output.join(MODEL_FILE),
+            Some(cli.output.clone()),
+            cli.output.join("convert-report.json"),
+        )
+    };
+    if output_model.canonicalize().ok() == input_model.canonicalize().ok() && output_model.exists()
+    {
+        bail!(
+            "--output would overwrite the input model {}",
+            input_model.display()
+        );
+    }
+    Ok(Paths {
+        input_model,
+        input_dir,
+        output_model,
+        output_dir,
+        report,
+    })
+}
+
+/// Sizes for sample inputs: (vocabulary, token types, longest sequence), from the config beside
+/// the model, else from the rows of the tables that the inputs index.
+fn input_sizes(model: &proto::pb::ModelProto, dir: Option<&Path>) -> (usize, usize, usize) {
+    if let Some(config) =
+        dir.and_then(|d| albert_core::AlbertConfig::from_file(&d.join(CONFIG_FILE)).ok())
+    {
+        return (
+            config.vocab_size,
+            config.type_vocab_size,
+            config.max_position_embeddings,
+        );
+    }
+    let Some(graph) = model.graph.as_ref() else {
+        return (100, 2, 16);
+    };
+    let table_rows = |pick: &dyn Fn(&proto::pb::NodeProto) -> bool| {
+        graph
+            .node
+            .iter()
+            .filter(|n| n.op_type == "Gather" && pick(n))
+            .filter_map(|n| graph.initializer.iter().find(|t| t.name == n.input[0]))
+            .map(|t| t.dims.first().copied().unwrap_or(1) as usize)
+            .next()
+    };
+    let reads = |input: &'static str| {
+        move |n: &proto::pb::NodeProto| n.input.get(1).is_some_and(|i| i == input)
+    };
+    let vocab = table_rows(&reads("input_ids")).unwrap_or(100);
+    let types = table_rows(&reads("token_type_ids")).unwrap_or(2);
+    // The position table: the other Gather over a float table that reads neither input.
+    let positions = table_rows(&|n: &proto::pb::NodeProto| {
+        n.input
+            .get(1)
+            .is_some_and(|i| i != "input_ids" && i != "token_type_ids")
+            && graph
+                .initializer
+                .iter()
+                .any(|t| t.name == n.input[0] && t.dims.len() == 2)
+    })
+    .unwrap_or(16);
+    (vocab, types, positions)
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let paths = paths(&cli)?;
+    let options = ConvertOptions {
+        loops: if cli.fold {
+            LoopMode::Fold
+        } else if cli.unfold {
+            LoopMode::Unfold
+        } else {
+            LoopMode::Keep
+        },
+        best_effort: cli.best_effort,
+        quantize: cli.quantize.map(|Precision::Int8| QuantizeOptions {
+            format: cli.int8_format,
+            embeddings: !cli.keep_embeddings_fp32,
+            keep: cli.keep.clone(),
+        }),
+    };
+
+    let mut model = proto::read_model(&paths.input_model)
+        .with_context(|| format!("reading {}", paths.input_model.display()))?;
+    let source_bytes = file_bytes(&paths.input_model);
+    let source_stats = ModelStats::of(&model, source_bytes);
+    let (vocab, types, max_length) = input_sizes(&model, paths.input_dir.as_deref());
+    let bar = spinner(&format!("converting {}", paths.input_model.display()));
+    let log = convert::convert(&mut model, &options);
+    bar.finish_and_clear();
+    let log = log.with_context(|| format!("converting {}", paths.input_model.display()))?;
+    for line in &log {
+        println!("{:>9}: {}", line.pass, line.summary);
+    }
+
+    if let Some(dir) = &paths.output_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if let Some(input_dir) = &paths.input_dir {
+            for file in [CONFIG_FILE, TOKENIZER_FILE] {
+                let from = input_dir.join(file);
+                if from.exists() {
+                    albert_core::write_atomic(&dir.join(file), &std::fs::read(&from)?)
+                        .with_context(|| format!("copying {}", from.display()))?;
+                }
+            }
+        }
+    }
+    let stats_model = model.clone();
+    let written = proto::write_model(&paths.output_model, model, EXTERNAL_DATA_THRESHOLD)?;
+    let out_stats = ModelStats::of(&stats_model, written);
+
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["", "source", "converted", "ratio"]);
+    let right = |s: String| Cell::new(s).set_alignment(CellAlignment::Right);
+    let ratio = |a: f64, b: f64| right(format!("{:.3}", b / a.max(1.0)));
+    table.add_row([
+        Cell::new("file size"),
+        right(human_bytes(source_stats.file_bytes)),
+        right(human_bytes(out_stats.file_bytes)),
+        ratio(source_stats.file_bytes as f64, out_stats.file_bytes as f64),
+    ]);
+    table.add_row([
+        Cell::new("initializer bytes"),
+        right(source_stats.initializer_bytes.to_string()),
+        right(out_stats.initializer_bytes.to_string()),
+        ratio(
+            source_stats.initializer_bytes as f64,
+            out_stats.initializer_bytes as f64,
+        ),
+    ]);
+    table.add_row([
+        Cell::new("nodes (main graph)"),
+        right(source_stats.nodes.to_string()),
+        right(out_stats.nodes.to_string()),
+        ratio(source_stats.nodes as f64, out_stats.nodes as f64),
+    ]);
+    table.add_row([
+        Cell::new("nodes (with loop bodies)"),
+        right(source_stats.nodes_with_subgraphs.to_string()),
+        right(out_stats.nodes_with_subgraphs.to_string()),
+        ratio(
+            source_stats.nodes_with_subgraphs as f64,
+            out_stats.nodes_with_subgraphs as f64,
+        ),
+    ]);
+    println!("{table}");
+    println!("wrote {}", paths.output_model.display());
+
+    let mut drift_rows: Vec<DriftRow> = Vec::new();
+    let mut text_rows: Vec<TextDrift> = Vec::new();
+    let mut engine_errors: Vec<(String, String)> = Vec::new();
+    if cli.verify {
+        let bar = spinner("comparing the converted model with the source");
+        let source = report::load(
+            Engine::OnnxRuntime,
+            &paths.input_model,
+            cli.ort_library.as_deref(),
+        )
+        .context("loading the source model in ONNX Runtime")?;
+        let batches: Vec<(String, _)> = [(1usize, 7usize), (3, 16), (2, 64)]
+            .iter()
+            .map(|&(b, l)| (b, l.min(max_length)))
+            .map(|(b, l)| {
+                (
+                    format!("{b}x{l}"),
+                    sample_inputs_for(vocab, 0, types, b, l, 7),
+                )
+            })
+            .collect();
+        let text = match (
+            &cli.text,
+            paths.input_dir.as_ref().map(|d| d.join(TOKENIZER_FILE)),
+        ) {
+            (Some(text), Some(tokenizer)) if tokenizer.exists() => {
+                let tokenizer = albert_core::tokenizer::load(&tokenizer)?;
+                let sentences: Vec<String> = std::fs::read_to_string(text)
+                    .with_context(|| format!("reading --text {}", text.display()))?
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| l.split_whitespace().count() >= 4)
+                    .take(cli.sentences)
+                    .map(str::to_string)
+                    .collect();
+                let mask = tokenizer.token_to_id("[MASK]").map(i64::from);
+                Some((
+                    report::text_batches(&tokenizer, &sentences, 16, max_length.min(128))?,
+                    mask,
+                ))
+            }
+            (Some(_), _) => {
+                bail!("--text needs the input to be a model directory with {TOKENIZER_FILE}")
+            }
+            _ => None,
+        };
+        for engine in &cli.engines {
+            let engine = match engine {
+                EngineArg::Onnxruntime => Engine::OnnxRuntime,
+                EngineArg::Tract => Engine::Tract,
+            };
+            let converted =
+                match report::load(engine, &paths.output_model, cli.ort_library.as_deref()) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        engine_errors.push((engine.name().to_string(), e.to_string()));
+                        continue;
+                    }
+                };
+            drift_rows.extend(report::drift(
+                source.as_ref(),
+                converted.as_ref(),
+                engine,
+                &batches,
+            )?);
+            if let Some((text_batches, mask)) = &text {
+                text_rows.push(report::text_drift(
+                    source.as_ref(),
+                    converted.as_ref(),
+                    engine,
+                    text_batches,
+                    *mask,
+                )?);
+            }
+        }
+        bar.finish_and_clear();
+        let mut table = Table::new();
+        table
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_header(["engine", "inputs", "output", "max |Δ|", "cosine"]);
+        for r in &drift_rows {
+            table.add_row([
+                Cell::new(r.engine),
+                Cell::new(&r.inputs),
+                Cell::new(&r.output),
+                right(format!("{:.2e}", r.max_abs)),
+                right(format!("{:.6}", r.cosine)),
+            ]);
+        }
+        println!("{table}");
+        for t in &text_rows {
+            println!(
+                "{}: {} sentences of real text: embedding cosine mean {} min {}; MLM top-1 agreement {} over {} masked positions",
+                t.engine,
+                t.sentences,
+                t.embedding_cosine_mean
+                    .map_or("-".into(), |v| format!("{v:.5}")),
+                t.embedding_cosine_min
+                    .map_or("-".into(), |v| format!("{v:.5}")),
+                t.mlm_top1_agreement
+                    .map_or("-".into(), |v| format!("{:.2}%", 100.0 * v)),
+                t.masked_positions
+            );
+        }
+        for (engine, error) in &engine_errors {
+            println!("{engine}: cannot run the converted model: {error}");
+        }
+    }
+
+    let report_json = json!({
+        "input": paths.input_model,
+        "output": paths.output_model,
+        "passes": log.iter().map(|l| json!({"pass": l.pass, "summary": l.summary})).collect::<Vec<_>>(),
+        "source": source_stats.to_json(),
+        "converted": out_stats.to_json(),
+        "size_ratio": out_stats.file_bytes as f64 / source_stats.file_bytes.max(1) as f64,
+        "drift": drift_rows.iter().map(DriftRow::to_json).collect::<Vec<_>>(),
+        "text": text_rows.iter().map(TextDrift::to_json).collect::<Vec<_>>(),
+        "engine_errors": engine_errors.iter().map(|(e, m)| json!({"engine": e, "error": m})).collect::<Vec<_>>(),
+    });
+    albert_core::write_atomic(
+        &paths.report,
+        serde_json::to_string_pretty(&report_json)?.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", paths.report.display()))?;
+    println!("report: {}", paths.report.display());
+
+    if cli.verify {
+        if !engine_errors.is_empty()
+            && options
+                .quantize
+                .as_ref()
+                .is_none_or(|q| q.format == QuantFormat::Portable)
+        {
+            bail!("the converted model did not run in every requested engine (see above)");
+        }
+        if options.quantize.is_none() {
+            let worst = drift_rows.iter().map(|r| r.max_abs).fold(0.0, f64::max);
+            if worst > cli.tolerance {
+                bail!(
+                    "the converted model differs from the source by {worst:.2e} > --tolerance {:e}",
+                    cli.tolerance
+                );
+            }
+            println!(
+                "verified: worst max-abs difference {worst:.2e} ≤ {:e}",
+                cli.tolerance
+            );
+        }
+    }
+    Ok(())
+}
+
+fn file_bytes(model: &Path) -> u64 {
+    let data = model.with_file_name(proto::external_data_name(model));
+    [model.to_path_buf(), data]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}

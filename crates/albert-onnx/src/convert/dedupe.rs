@@ -1,0 +1,247 @@
+//! Dedupe: one tensor per distinct weight. Exporters that unroll ALBERT's shared layer often store
+//! its weights once per layer, byte for byte, or transposed (a legacy torch export folds each
+//! layer's `W.t()` into a new initializer; DESIGN.md "Known traps", onnxruntime#10340). This pass
+//! merges byte-identical initializers, turns transposed copies into a `Transpose` of the one kept
+//! tensor, and merges identical nodes (common-subexpression elimination), to a fixed point.
+
+use std::collections::HashMap;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::Result;
+use crate::graph::{self, Namer, is_graph_output, replace_uses};
+use crate::proto::attr_ints;
+use crate::proto::pb::{GraphProto, NodeProto, TensorProto};
+
+/// What dedupe changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DedupeStats {
+    /// Initializers merged into an identical one.
+    pub identical: usize,
+    /// Initializers found to be the transpose of another.
+    pub transposed: usize,
+    /// Nodes merged into an identical node.
+    pub nodes: usize,
+    pub bytes_before: usize,
+    pub bytes_after: usize,
+}
+
+fn content_key(t: &TensorProto) -> (i32, Vec<i64>, [u8; 32]) {
+    let digest: [u8; 32] = Sha256::digest(&t.raw_data).into();
+    (t.data_type, t.dims.clone(), digest)
+}
+
+fn transposed_2d(t: &TensorProto, element: usize) -> Vec<u8> {
+    let (rows, cols) = (t.dims[0] as usize, t.dims[1] as usize);
+    let mut out = vec![0u8; t.raw_data.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            let from = (r * cols + c) * element;
+            let to = (c * rows + r) * element;
+            out[to..to + element].copy_from_slice(&t.raw_data[from..from + element]);
+        }
+    }
+    out
+}
+
+/// Bytes held by the graph's initializers.
+pub fn initializer_bytes(graph: &GraphProto) -> usize {
+    graph.initializer.iter().map(|t| t.raw_data.len()).sum()
+}
+
+/// Merges initializers with the same type, shape and bytes. Returns how many were merged.
+fn merge_identical(graph: &mut GraphProto) -> usize {
+    let mut first: HashMap<(i32, Vec<i64>, [u8; 32]), String> = HashMap::new();
+    let mut renames: Vec<(String, String)> = Vec::new();
+    for t in &graph.initializer {
+        if is_graph_output(graph, &t.name) || graph.input.iter().any(|i| i.name == t.name) {
+            continue; // an overridable input or an output keeps its own tensor
+        }
+        match first.entry(content_key(t)) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                renames.push((t.name.clone(), e.get().clone()))
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(t.name.clone());
+            }
+        }
+    }
+    for (from, to) in &renames {
+        replace_uses(graph, from, to);
+    }
+    let merged: std::collections::HashSet<&String> = renames.iter().map(|(f, _)| f).collect();
+    graph.initializer.retain(|t| !merged.contains(&t.name));
+    renames.len()
+}
+
+/// Finds 2-D initializers that are the transpose of another and reads them through a `Transpose`
+/// of the one kept (ONNX Runtime folds the transpose at load; the file stores one copy).
+fn merge_transposed(graph: &mut GraphProto, namer: &mut Namer) -> usize {
+    let mut by_content: HashMap<(i32, Vec<i64>, [u8; 32]), String> = HashMap::new();
+    for t in graph.initializer.iter().filter(|t| t.dims.len() == 2) {
+        by_content.insert(content_key(t), t.name.clone());
+    }
+    let mut replaced: Vec<(String, String)> = Vec::new();
+    for t in graph.initializer.iter().filter(|t| t.dims.len() == 2) {
+        if t.dims[0] == t.dims[1] && t.dims[0] <= 1 {
+            continue;
+        }
+        let Some(element) = graph::element_size(t.data_type) else {
+            continue;
+        };
+        if replaced.iter().any(|(_, kept)| *kept == t.name) {
+            continue; // already the kept side of a pair
+        }
+        let bytes = transposed_2d(t, element);
+        let key = (
+            t.data_type,
+            vec![t.dims[1], t.dims[0]],
+            Sha256::digest(&bytes).into(),
+        );
+        if let Some(other) = by_content.get(&key)
+            && *other != t.name
+            && !replaced.iter().any(|(gone, _)| gone == other)
+            && !is_graph_output(graph, &t.name)
+        {
+            replaced.push((t.name.clone(), other.clone()));
+        }
+    }
+    for (gone, kept) in &replaced {
+        let out = namer.fresh(&format!("{kept}_transposed"));
+        graph.node.insert(
+            0,
+            graph::node(
+                "Transpose",
+                namer.fresh(&format!("/dedupe/Transpose_{kept}")),
+                &[kept],
+                &[&out],
+                vec![attr_ints("perm", &[1, 0])],
+            ),
+        );
+        replace_uses(graph, gone, &out);
+    }
+    let gone: std::collections::HashSet<&String> = replaced.iter().map(|(g, _)| g).collect();
+    graph.initializer.retain(|t| !gone.contains(&t.name));
+    replaced.len()
+}
+
+/// Ops whose output depends on their inputs and attributes only.
+fn deterministic(node: &NodeProto) -> bool {
+    !matches!(
+        node.op_type.as_str(),
+        "RandomNormal" | "RandomUniform" | "RandomNormalLike" | "RandomUniformLike" | "Multinomial"
+    ) && graph::subgraphs(node).next().is_none()
+}
+
+/// Merges nodes with the same op, domain, attributes and inputs (in topological order, so chains
+/// of duplicates collapse in one sweep).
+fn merge_nodes(graph: &mut GraphProto) -> Result<usize> {
+    use prost::Message;
+    graph::sort_nodes(graph)?;
+    let mut seen: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
+    let mut merged = 0;
+    let mut i = 0;
+    while i < graph.node.len() {
+        let node = &graph.node[i];
+        if !deterministic(node) || node.output.iter().any(|o| is_graph_output(graph, o)) {
+            i += 1;
+            continue;
+        }
+        let mut key_node = node.clone();
+        key_node.name.clear();
+        key_node.output.clear();
+        key_node.doc_string.clear();
+        let key = key_node.encode_to_vec();
+        match seen.get(&key) {
+            Some(outputs) => {
+                let pairs: Vec<(String, String)> = node
+                    .output
+                    .iter()
+                    .cloned()
+                    .zip(outputs.iter().cloned())
+                    .collect();
+                graph.node.remove(i);
+                for (from, to) in pairs {
+                    replace_uses(graph, &from, &to);
+                }
+                merged += 1;
+            }
+            None => {
+                seen.insert(key, node.output.clone());
+                i += 1;
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// Materializes `Transpose` nodes over an initializer that nothing else reads (a transpose folded
+/// into the weight is free at run time and lets later passes see the weight).
+fn fold_transposes(graph: &mut GraphProto) -> usize {
+    let uses = graph::use_counts(graph);
+    let mut folded = 0;
+    let mut i = 0;
+    while i < graph.node.len() {
+        let node = &graph.node[i];
+        let perm = graph::attr_is(node, "perm").map(<[i64]>::to_vec);
+        let candidate = node.op_type == "Transpose"
+            && node.domain.is_empty()
+            && node.input.len() == 1
+            && uses.get(&node.input[0]) == Some(&1)
+            && !is_graph_output(graph, &node.output[0]);
+        let index = graph
+            .initializer
+            .iter()
+            .position(|t| t.name == node.input[0]);
+        match (candidate, index, perm) {
+            (true, Some(t), Some(perm))
+                if perm == [1, 0] && graph.initializer[t].dims.len() == 2 =>
+            {
+                let tensor = &graph.initializer[t];
+                let Some(element) = graph::element_size(tensor.data_type) else {
+                    i += 1;
+                    continue;
+                };
+                let bytes = transposed_2d(tensor, element);
+                let dims = vec![tensor.dims[1], tensor.dims[0]];
+                let (old, new) = (tensor.name.clone(), node.output[0].clone());
+                let tensor = &mut graph.initializer[t];
+                tensor.raw_data = bytes;
+                tensor.dims = dims;
+                tensor.name = new;
+                let _ = old;
+                graph.node.remove(i);
+                folded += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    folded
+}
+
+/// Runs dedupe to a fixed point.
+pub fn dedupe(graph: &mut GraphProto) -> Result<DedupeStats> {
+    let mut stats = DedupeStats {
+        bytes_before: initializer_bytes(graph),
+        ..Default::default()
+    };
+    let mut namer = Namer::new(graph);
+    loop {
+        let identical = merge_identical(graph);
+        let transposed = merge_transposed(graph, &mut namer);
+        let nodes = merge_nodes(graph)?;
+        stats.identical += identical;
+        stats.transposed += transposed;
+        stats.nodes += nodes;
+        if identical + transposed + nodes == 0 {
+            break;
+        }
+    }
+    // A transposed pair whose kept side is read only through the transpose is stored the way it
+    // is read.
+    fold_transposes(graph);
+    graph::remove_dead(graph);
+    graph::sort_nodes(graph)?;
+    stats.bytes_after = initializer_bytes(graph);
+    Ok(stats)
+}

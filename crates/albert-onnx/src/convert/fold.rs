@@ -1,0 +1,878 @@
+//! Fold: ALBERT applies one layer's weights L times (paper §3.1, cross-layer parameter sharing),
+//! and every exporter unrolls that into L copies of the layer's nodes. This pass finds the
+//! repetition in any ALBERT graph (ours or a third party's) and replaces it by ONNX `Scan` loops
+//! whose body is the layer, so the node count no longer depends on `num_hidden_layers`:
+//!
+//! * blocks with the same weights (`sharing: all`, or each group of `num_hidden_groups`) become one
+//!   `Scan` per run of equal blocks, the weights read once from the outer graph;
+//! * blocks whose weights differ in some places (`attention`, `ffn` or `none` sharing) become one
+//!   `Scan` whose differing weights are stacked along a new first axis and sliced per iteration,
+//!   the equal ones still read once from the outer graph.
+//!
+//! `Scan` and not `Loop`: tract has no `Loop`; both engines run `Scan`, including bodies that read
+//! outer-scope values (DESIGN.md "Known traps"). [`unfold`] inlines the loops again.
+//!
+//! How the repetition is found: nodes in topological order get a local signature (op, attributes,
+//! and for each input whether it is a weight of some shape, a constant of some content, or a
+//! computed value); the longest run of blocks with equal signature sequences is a candidate, and it
+//! is accepted only if the blocks are truly isomorphic and chained: each block reads the previous
+//! block's outputs at the same places (the carried state), values from before the run that are
+//! the same for every block (the attention-mask bias) and weights, and nothing after the run reads
+//! anything but the last block's carried state.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use prost::Message;
+
+use crate::error::{OnnxError, Result};
+use crate::graph::{self, Namer, numel};
+use crate::proto::pb::attribute_proto::AttributeType;
+use crate::proto::pb::tensor_proto::DataType;
+use crate::proto::pb::{AttributeProto, GraphProto, NodeProto, TensorProto, ValueInfoProto};
+
+/// What folding did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FoldStats {
+    /// Blocks (layers, or groups of inner layers) folded, in all loops.
+    pub blocks: usize,
+    /// Nodes in one block.
+    pub block_nodes: usize,
+    /// `Scan` loops made.
+    pub loops: usize,
+    /// Weights read once from the outer graph by every iteration.
+    pub shared_weights: usize,
+    /// Weights stacked along a new axis, one slice per iteration.
+    pub stacked_weights: usize,
+}
+
+fn cannot(message: impl Into<String>) -> OnnxError {
+    OnnxError::CannotFold(message.into())
+}
+
+/// A float tensor with more than one element: a weight that may differ between blocks. Anything
+/// else (integer shapes, axes, scalar constants) must be identical in every block.
+fn is_weight(t: &TensorProto) -> bool {
+    t.data_type == DataType::Float as i32 && numel(t) > 1
+}
+
+fn attributes_key(attrs: &[AttributeProto]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for a in attrs {
+        a.encode(&mut out).ok();
+    }
+    out
+}
+
+/// The local signature of every node (see the module comment).
+fn signatures(graph: &GraphProto, inits: &HashMap<&str, &TensorProto>) -> Vec<u64> {
+    graph
+        .node
+        .iter()
+        .map(|node| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            node.op_type.hash(&mut h);
+            node.domain.hash(&mut h);
+            attributes_key(&node.attribute).hash(&mut h);
+            node.output.len().hash(&mut h);
+            for input in &node.input {
+                match inits.get(input.as_str()) {
+                    _ if input.is_empty() => 0u8.hash(&mut h),
+                    Some(t) if is_weight(t) => {
+                        1u8.hash(&mut h);
+                        t.dims.hash(&mut h);
+                    }
+                    Some(t) => {
+                        2u8.hash(&mut h);
+                        t.data_type.hash(&mut h);
+                        t.dims.hash(&mut h);
+                        t.raw_data.hash(&mut h);
+                    }
+                    None => 3u8.hash(&mut h),
+                }
+            }
+            h.finish()
+        })
+        .collect()
+}
+
+/// Where an input of a block's node comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// The output `1` of the node at position `0` of the same block.
+    Internal(usize, usize),
+    /// The output of the node at this position of the previous block (carried state).
+    Carried(usize, usize),
+    /// A value defined before the run (or a graph input), the same for every block.
+    Invariant(String),
+    /// An initializer (a weight or constant); names may differ between blocks.
+    Initializer,
+    Empty,
+}
+
+/// A run of `count` blocks of `len` nodes starting at node `start`, checked to be chained.
+struct Chain {
+    start: usize,
+    len: usize,
+    count: usize,
+    /// `sources[j][q]`: where input `q` of the block's node `j` comes from (for blocks ≥ 1).
+    sources: Vec<Vec<Source>>,
+    /// Carried state: (node, output) positions in a block, in a fixed order.
+    states: Vec<(usize, usize)>,
+    /// Initial value of each state (what block 0 reads in its place).
+    initial: Vec<String>,
+}
+
+impl Chain {
+    fn node(&self, block: usize, j: usize) -> usize {
+        self.start + block * self.len + j
+    }
+}
+
+/// Checks that blocks `[start + k·len, start + (k+1)·len)`, `k < count`, are chained copies.
+fn check_chain(
+    graph: &GraphProto,
+    inits: &HashMap<&str, &TensorProto>,
+    start: usize,
+    len: usize,
+    count: usize,
+) -> std::result::Result<Chain, String> {
+    let end = start + len * count;
+    let mut producer: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        for (o, out) in node.output.iter().enumerate() {
+            producer.insert(out.as_str(), (i, o));
+        }
+    }
+    let block_of =
+        |i: usize| (i >= start && i < end).then(|| ((i - start) / len, (i - start) % len));
+    let mut sources: Vec<Vec<Source>> = Vec::with_capacity(len);
+    let mut states: Vec<(usize, usize)> = Vec::new();
+    let mut initial: Vec<String> = Vec::new();
+    for j in 0..len {
+        let template = &graph.node[start + j];
+        if graph::subgraphs(template).next().is_some() {
+            return Err(format!("node `{}` holds a subgraph", template.name));
+        }
+        let mut slot_sources = Vec::with_capacity(template.input.len());
+        for q in 0..template.input.len() {
+            let mut per_block = Vec::with_capacity(count);
+            for k in 0..count {
+                let node = &graph.node[start + k * len + j];
+                let name = node.input[q].as_str();
+                let source = if name.is_empty() {
+                    Source::Empty
+                } else if inits.contains_key(name) {
+                    Source::Initializer
+                } else {
+                    match producer.get(name).map(|&(i, o)| (block_of(i), o)) {
+                        Some((Some((b, jj)), o)) if b == k => Source::Internal(jj, o),
+                        Some((Some((b, jj)), o)) if b + 1 == k => Source::Carried(jj, o),
+                        Some((Some(_), _)) => {
+                            return Err(format!(
+                                "node `{}` reads `{name}` from a block further back",
+                                node.name
+                            ));
+                        }
+                        _ => Source::Invariant(name.to_string()),
+                    }
+                };
+                per_block.push(source);
+            }
+            let differs = per_block[2.min(count - 1)..]
+                .iter()
+                .any(|s| *s != per_block[1]);
+            if differs {
+                return Err(format!(
+                    "input {q} of node `{}` is wired differently in later blocks",
+                    template.name
+                ));
+            }
+            let slot = match (&per_block[0], &per_block[1]) {
+                (Source::Invariant(first), Source::Carried(jj, o)) => {
+                    let state = (*jj, *o);
+                    match states.iter().position(|s| *s == state) {
+                        Some(p) if initial[p] != *first => {
+                            return Err(format!(
+                                "state {state:?} starts from both `{}` and `{first}`",
+                                initial[p]
+                            ));
+                        }
+                        Some(_) => {}
+                        None => {
+                            states.push(state);
+                            initial.push(first.clone());
+                        }
+                    }
+                    per_block[1].clone()
+                }
+                (a, b) if a == b => a.clone(),
+                (a, b) => {
+                    return Err(format!(
+                        "input {q} of node `{}` differs between the first blocks ({a:?} vs {b:?})",
+                        template.name
+                    ));
+                }
+            };
+            slot_sources.push(slot);
+        }
+        sources.push(slot_sources);
+    }
+    if states.is_empty() {
+        return Err("the blocks do not feed each other".into());
+    }
+    // Readers of each block's values: only the same block, the next block at a carried slot, or
+    // (for the last block's states) anything after the run.
+    let reads: Vec<Vec<String>> = graph.node.iter().map(graph::node_reads).collect();
+    for (i, names) in reads.iter().enumerate() {
+        for name in names {
+            let Some(&(p, o)) = producer.get(name.as_str()) else {
+                continue;
+            };
+            let Some((pb, pj)) = block_of(p) else {
+                continue;
+            };
+            let ok = match block_of(i) {
+                Some((b, _)) if b == pb => true,
+                Some((b, _)) if b == pb + 1 => states.contains(&(pj, o)),
+                Some(_) => false,
+                None => i >= end && pb + 1 == count && states.contains(&(pj, o)),
+            };
+            if !ok {
+                return Err(format!(
+                    "`{name}` (block {pb}) is read by node `{}`, outside the chain",
+                    graph.node[i].name
+                ));
+            }
+        }
+    }
+    for output in &graph.output {
+        if let Some(&(p, o)) = producer.get(output.name.as_str())
+            && let Some((pb, pj)) = block_of(p)
+            && !(pb + 1 == count && states.contains(&(pj, o)))
+        {
+            return Err(format!(
+                "graph output `{}` is made inside block {pb}",
+                output.name
+            ));
+        }
+    }
+    let has_weight = (0..len).any(|j| {
+        graph.node[start + j]
+            .input
+            .iter()
+            .any(|n| inits.get(n.as_str()).is_some_and(|t| is_weight(t)))
+    });
+    if !has_weight {
+        return Err("the repeated blocks read no weights".into());
+    }
+    Ok(Chain {
+        start,
+        len,
+        count,
+        sources,
+        states,
+        initial,
+    })
+}
+
+/// Candidate runs `(start, len, count)`, best (most nodes covered, then shortest block) first.
+fn candidates(sig: &[u64]) -> Vec<(usize, usize, usize)> {
+    let n = sig.len();
+    let mut out: Vec<(usize, usize, usize)> = Vec::new();
+    for len in 1..=n / 2 {
+        let mut i = 0;
+        while i + len < n {
+            if sig[i] != sig[i + len] {
+                i += 1;
+                continue;
+            }
+            let a = i;
+            while i + len < n && sig[i] == sig[i + len] {
+                i += 1;
+            }
+            let matched = i - a; // sig[a..a+matched] == sig[a+len..a+len+matched]
+            let count = matched / len + 1;
+            if count >= 2 {
+                for shift in 0..=(matched - (count - 1) * len).min(len) {
+                    out.push((a + shift, len, count));
+                }
+                if count > 2 {
+                    for shift in 0..len.min(matched + 1) {
+                        out.push((a + shift, len, count - 1));
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by_key(|&(start, len, count)| (std::cmp::Reverse(len * count), len, start));
+    out.dedup();
+    out
+}
+
+/// Blocks in runs of two or more with the same weights (what shared loops can fold).
+fn shared_blocks(graph: &GraphProto, inits: &HashMap<&str, &TensorProto>, chain: &Chain) -> usize {
+    let runs = runs(graph, inits, chain);
+    runs.iter().filter(|&&(_, c)| c >= 2).map(|&(_, c)| c).sum()
+}
+
+/// How many reads of the carried state each block makes: among equally good phases, the block
+/// boundary is put where the state fans out most (ALBERT: the LayerNorm output that feeds Q, K, V
+/// and the residual), not one node earlier or later.
+fn fanout(chain: &Chain) -> usize {
+    chain
+        .sources
+        .iter()
+        .flatten()
+        .filter(|s| matches!(s, Source::Carried(..)))
+        .count()
+}
+
+fn find_chain(
+    graph: &GraphProto,
+    inits: &HashMap<&str, &TensorProto>,
+) -> std::result::Result<Chain, String> {
+    let sig = signatures(graph, inits);
+    let mut first_error: Option<String> = None;
+    let mut best: Option<((usize, usize, std::cmp::Reverse<usize>, usize), Chain)> = None;
+    let mut best_cover = None;
+    for (tried, (start, len, count)) in candidates(&sig).into_iter().enumerate() {
+        if tried > 4000 || len * count < 8 {
+            break;
+        }
+        if let Some((cover, best_len)) = best_cover
+            && (len * count < cover || len != best_len)
+        {
+            break;
+        }
+        match check_chain(graph, inits, start, len, count) {
+            Ok(chain) => {
+                best_cover = Some((len * count, len));
+                let score = (
+                    shared_blocks(graph, inits, &chain),
+                    len * count,
+                    std::cmp::Reverse(chain.states.len()),
+                    fanout(&chain),
+                );
+                if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                    best = Some((score, chain));
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    best.map(|(_, chain)| chain)
+        .ok_or_else(|| first_error.unwrap_or_else(|| "no repeated layers were found".to_string()))
+}
+
+/// Runs `(first block, count)` of consecutive blocks bound to the same initializers.
+fn runs(
+    graph: &GraphProto,
+    inits: &HashMap<&str, &TensorProto>,
+    chain: &Chain,
+) -> Vec<(usize, usize)> {
+    let binding = |k: usize| -> Vec<&str> {
+        (0..chain.len)
+            .flat_map(|j| {
+                graph.node[chain.node(k, j)]
+                    .input
+                    .iter()
+                    .filter(|n| inits.contains_key(n.as_str()))
+                    .map(String::as_str)
+            })
+            .collect()
+    };
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for k in 0..chain.count {
+        match runs.last_mut() {
+            Some((first, count)) if binding(*first) == binding(k) => *count += 1,
+            _ => runs.push((k, 1)),
+        }
+    }
+    runs
+}
+
+/// The element type of a value, from the graph's declared types; float if undeclared (ALBERT's
+/// carried hidden state).
+fn elem_type(graph: &GraphProto, name: &str) -> i32 {
+    let declared = graph
+        .input
+        .iter()
+        .chain(&graph.value_info)
+        .chain(&graph.output)
+        .find(|v| v.name == name)
+        .and_then(|v| v.r#type.as_ref())
+        .and_then(|t| match &t.value {
+            Some(crate::proto::pb::type_proto::Value::TensorType(t)) => Some(t.elem_type),
+            _ => None,
+        });
+    declared
+        .or_else(|| {
+            graph
+                .initializer
+                .iter()
+                .find(|t| t.name == name)
+                .map(|t| t.data_type)
+        })
+        .unwrap_or(DataType::Float as i32)
+}
+
+fn typed(name: &str, elem_type: i32) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(crate::proto::pb::TypeProto {
+            value: Some(crate::proto::pb::type_proto::Value::TensorType(
+                crate::proto::pb::type_proto::Tensor {
+                    elem_type,
+                    shape: None,
+                },
+            )),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn graph_attr(name: &str, g: GraphProto) -> AttributeProto {
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::Graph as i32,
+        g: Some(g),
+        ..Default::default()
+    }
+}
+
+/// One `Scan` replacing blocks `[first, first + count)` of the chain.
+struct Loop {
+    node: NodeProto,
+    new_initializers: Vec<TensorProto>,
+    shared: HashSet<String>,
+    stacked: usize,
+}
+
+fn make_loop(
+    graph: &GraphProto,
+    chain: &Chain,
+    inits: &HashMap<&str, &TensorProto>,
+    first: usize,
+    count: usize,
+    namer: &mut Namer,
+    index: usize,
+) -> Result<Loop> {
+    let prefix = format!("/fold/loop{index}");
+    // Initializer slots: (node, input) → names per block in the loop.
+    let mut stacked_slots: Vec<((usize, usize), String)> = Vec::new();
+    let mut stacked_names: HashMap<Vec<String>, String> = HashMap::new();
+    let mut new_initializers = Vec::new();
+    let mut shared: HashSet<String> = HashSet::new();
+    let mut scan_inputs: Vec<(String, String)> = Vec::new(); // (outer tensor, body input)
+    for j in 0..chain.len {
+        for (q, source) in chain.sources[j].iter().enumerate() {
+            if *source != Source::Initializer {
+                continue;
+            }
+            let names: Vec<String> = (first..first + count)
+                .map(|k| graph.node[chain.node(k, j)].input[q].clone())
+                .collect();
+            if names.iter().all(|n| *n == names[0]) {
+                shared.insert(names[0].clone());
+                continue;
+            }
+            let body_name = match stacked_names.get(&names) {
+                Some(b) => b.clone(),
+                None => {
+                    let tensors: Vec<&TensorProto> =
+                        names.iter().map(|n| inits[n.as_str()]).collect();
+                    if tensors
+                        .iter()
+                        .any(|t| t.dims != tensors[0].dims || t.data_type != tensors[0].data_type)
+                    {
+                        return Err(cannot(format!(
+                            "weights {names:?} differ in shape between blocks"
+                        )));
+                    }
+                    let outer = namer.fresh(&format!("{}.stacked", names[0]));
+                    let mut dims = vec![count as i64];
+                    dims.extend(&tensors[0].dims);
+                    new_initializers.push(TensorProto {
+                        name: outer.clone(),
+                        dims,
+                        data_type: tensors[0].data_type,
+                        raw_data: tensors.iter().flat_map(|t| t.raw_data.clone()).collect(),
+                        ..Default::default()
+                    });
+                    let body = namer.fresh(&format!("{prefix}/{}", names[0]));
+                    scan_inputs.push((outer, body.clone()));
+                    stacked_names.insert(names, body.clone());
+                    body
+                }
+            };
+            stacked_slots.push(((j, q), body_name));
+        }
+    }
+    // Without a stacked weight, a scan input of `count` zeros sets the iteration count. tract
+    // drops scan inputs the body does not read and then rejects a Scan without any, so the body
+    // adds the zero to the carried state (exact, and negligible next to the layer's products).
+    let marker = scan_inputs.is_empty().then(|| {
+        let outer = namer.fresh(&format!("{prefix}/iteration_zeros"));
+        new_initializers.push(crate::proto::tensor_f32(&outer, &[count], &vec![0.0; count]));
+        let body = namer.fresh(&format!("{prefix}/body/iteration_zero"));
+        scan_inputs.push((outer, body.clone()));
+        body
+    });
+
+    // The body: block `first`'s nodes, internal values renamed, reads rewired.
+    let template = first;
+    let mut rename: HashMap<String, String> = HashMap::new();
+    for j in 0..chain.len {
+        for out in &graph.node[chain.node(template, j)].output {
+            if !out.is_empty() {
+                rename.insert(out.clone(), namer.fresh(&format!("{prefix}/body/{out}")));
+            }
+        }
+    }
+    let state_inputs: Vec<String> = (0..chain.states.len())
+        .map(|s| namer.fresh(&format!("{prefix}/body/state_{s}")))
+        .collect();
+    let mut body_nodes = Vec::with_capacity(chain.len);
+    for j in 0..chain.len {
+        let original = &graph.node[chain.node(template, j)];
+        let mut node = original.clone();
+        node.name = namer.fresh(&format!("{prefix}/body/{}", original.name));
+        for (q, input) in node.input.iter_mut().enumerate() {
+            match &chain.sources[j][q] {
+                Source::Internal(..) => *input = rename[input.as_str()].clone(),
+                Source::Carried(jj, o) => {
+                    let s = chain
+                        .states
+                        .iter()
+                        .position(|st| *st == (*jj, *o))
+                        .ok_or_else(|| cannot("internal: unknown state"))?;
+                    *input = state_inputs[s].clone();
+                }
+                Source::Initializer => {
+                    if let Some((_, body)) = stacked_slots.iter().find(|(slot, _)| *slot == (j, q))
+                    {
+                        *input = body.clone();
+                    }
+                }
+                Source::Invariant(_) | Source::Empty => {}
+            }
+        }
+        for out in node.output.iter_mut().filter(|o| !o.is_empty()) {
+            *out = rename[out.as_str()].clone();
+        }
+        body_nodes.push(node);
+    }
+    let body_outputs: Vec<String> = chain
+        .states
+        .iter()
+        .map(|&(j, o)| rename[&graph.node[chain.node(template, j)].output[o]].clone())
+        .collect();
+    let state_types: Vec<i32> = chain
+        .initial
+        .iter()
+        .map(|name| elem_type(graph, name))
+        .collect();
+    let mut body_inputs: Vec<ValueInfoProto> = state_inputs
+        .iter()
+        .zip(&state_types)
+        .map(|(n, &t)| typed(n, t))
+        .collect();
+    if let Some(zero) = &marker {
+        let raw = namer.fresh(&format!("{prefix}/body/state_0_in"));
+        body_nodes.insert(
+            0,
+            graph::node(
+                "Add",
+                namer.fresh(&format!("{prefix}/body/Add_iteration_zero")),
+                &[&raw, zero],
+                &[&state_inputs[0]],
+                vec![],
+            ),
+        );
+        body_inputs[0].name = raw;
+    }
+    for (outer, body) in &scan_inputs {
+        let t = new_initializers
+            .iter()
+            .find(|t| t.name == *outer)
+            .map(|t| t.data_type)
+            .unwrap_or(DataType::Float as i32);
+        body_inputs.push(typed(body, t));
+    }
+    let body = GraphProto {
+        name: format!("{prefix}/body"),
+        node: body_nodes,
+        input: body_inputs,
+        output: body_outputs
+            .iter()
+            .zip(&state_types)
+            .map(|(n, &t)| typed(n, t))
+            .collect(),
+        ..Default::default()
+    };
+
+    // Outer wiring: initial states in; the last block's state values out, under their own names,
+    // so whatever read them after the run reads the loop's outputs unchanged.
+    let initial: Vec<String> = chain
+        .states
+        .iter()
+        .enumerate()
+        .map(|(s, &(j, o))| {
+            if first == 0 {
+                chain.initial[s].clone()
+            } else {
+                graph.node[chain.node(first - 1, j)].output[o].clone()
+            }
+        })
+        .collect();
+    let outputs: Vec<String> = chain
+        .states
+        .iter()
+        .map(|&(j, o)| graph.node[chain.node(first + count - 1, j)].output[o].clone())
+        .collect();
+    let mut inputs: Vec<&str> = initial.iter().map(String::as_str).collect();
+    inputs.extend(scan_inputs.iter().map(|(outer, _)| outer.as_str()));
+    let outputs_ref: Vec<&str> = outputs.iter().map(String::as_str).collect();
+    let num_scan_inputs = scan_inputs.len() as i64;
+    let node = graph::node(
+        "Scan",
+        namer.fresh(&format!("{prefix}/Scan")),
+        &inputs,
+        &outputs_ref,
+        vec![
+            graph_attr("body", body),
+            crate::proto::attr_int("num_scan_inputs", num_scan_inputs),
+        ],
+    );
+    Ok(Loop {
+        node,
+        new_initializers,
+        shared,
+        stacked: stacked_names.len(),
+    })
+}
+
+/// Folds the repeated layers of the main graph into `Scan` loops.
+pub fn fold(graph: &mut GraphProto) -> Result<FoldStats> {
+    if graph.node.iter().any(|n| n.op_type == "Scan") {
+        return Err(cannot("the graph is already folded (it has a Scan)"));
+    }
+    graph::sort_nodes(graph)?;
+    let inits: HashMap<&str, &TensorProto> = graph
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    let chain = find_chain(graph, &inits).map_err(cannot)?;
+
+    // Runs of consecutive blocks bound to the same weights share a loop; if no two neighbours
+    // share, one loop stacks whatever differs.
+    let mut runs = runs(graph, &inits, &chain);
+    if runs.iter().all(|&(_, count)| count == 1) {
+        runs = vec![(0, chain.count)];
+    }
+    let mut namer = Namer::new(graph);
+    let mut loops: Vec<(usize, Loop)> = Vec::new();
+    for (index, &(first, count)) in runs.iter().enumerate() {
+        if count < 2 {
+            continue; // a lone block stays as it is
+        }
+        let made = make_loop(graph, &chain, &inits, first, count, &mut namer, index)?;
+        loops.push((first, made));
+    }
+    let mut shared: HashSet<&str> = HashSet::new();
+    for (_, made) in &loops {
+        shared.extend(made.shared.iter().map(String::as_str));
+    }
+    let stats = FoldStats {
+        blocks: runs.iter().filter(|&&(_, c)| c >= 2).map(|&(_, c)| c).sum(),
+        block_nodes: chain.len,
+        loops: loops.len(),
+        shared_weights: shared.len(),
+        stacked_weights: loops.iter().map(|(_, l)| l.stacked).sum(),
+    };
+    // Rebuild the node list: folded blocks out, each loop where its first block began.
+    let folded: HashSet<usize> = runs
+        .iter()
+        .filter(|&&(_, c)| c >= 2)
+        .flat_map(|&(first, count)| {
+            (chain.node(first, 0)..chain.node(first + count - 1, chain.len - 1) + 1)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut at: HashMap<usize, NodeProto> = HashMap::new();
+    for (first, made) in loops {
+        at.insert(chain.node(first, 0), made.node);
+        graph.initializer.extend(made.new_initializers);
+    }
+    let nodes = std::mem::take(&mut graph.node);
+    for (i, node) in nodes.into_iter().enumerate() {
+        if let Some(scan) = at.remove(&i) {
+            graph.node.push(scan);
+        }
+        if !folded.contains(&i) {
+            graph.node.push(node);
+        }
+    }
+    graph::remove_dead(graph);
+    graph::sort_nodes(graph)?;
+    Ok(stats)
+}
+
+/// Inlines every `Scan` of the main graph whose iteration count is known from an initializer
+/// (the loops [`fold`] makes, and others of that form). Returns the loops inlined.
+pub fn unfold(graph: &mut GraphProto) -> Result<usize> {
+    let mut namer = Namer::new(graph);
+    let mut inlined = 0;
+    let mut i = 0;
+    while i < graph.node.len() {
+        if graph.node[i].op_type != "Scan" || !graph.node[i].domain.is_empty() {
+            i += 1;
+            continue;
+        }
+        let scan = graph.node.remove(i);
+        let (nodes, initializers) = inline_scan(graph, &scan, &mut namer, inlined)?;
+        let added = nodes.len();
+        for (k, node) in nodes.into_iter().enumerate() {
+            graph.node.insert(i + k, node);
+        }
+        graph.initializer.extend(initializers);
+        i += added;
+        inlined += 1;
+    }
+    if inlined > 0 {
+        graph::remove_dead(graph);
+        graph::sort_nodes(graph)?;
+    }
+    Ok(inlined)
+}
+
+fn inline_scan(
+    graph: &GraphProto,
+    scan: &NodeProto,
+    namer: &mut Namer,
+    index: usize,
+) -> Result<(Vec<NodeProto>, Vec<TensorProto>)> {
+    let body = graph::subgraphs(scan)
+        .next()
+        .ok_or_else(|| cannot(format!("Scan `{}` has no body", scan.name)))?;
+    let num_scan = graph::attr_i(scan, "num_scan_inputs").unwrap_or(0) as usize;
+    let states = scan.input.len().saturating_sub(num_scan);
+    let plain_axes = [
+        "scan_input_axes",
+        "scan_input_directions",
+        "scan_output_axes",
+    ]
+    .iter()
+    .all(|a| graph::attr_is(scan, a).is_none_or(|v| v.iter().all(|&x| x == 0)));
+    if num_scan == 0 || body.output.len() != states || scan.output.len() != states || !plain_axes {
+        return Err(cannot(format!(
+            "Scan `{}` is not of the folded-layer form (states only, scan inputs on axis 0)",
+            scan.name
+        )));
+    }
+    let scanned: Vec<&TensorProto> = scan.input[states..]
+        .iter()
+        .map(|name| {
+            graph
+                .initializer
+                .iter()
+                .find(|t| t.name == *name)
+                .ok_or_else(|| cannot(format!("Scan input `{name}` is not an initializer")))
+        })
+        .collect::<Result<_>>()?;
+    let iterations = scanned[0].dims.first().copied().unwrap_or(0) as usize;
+    let mut nodes = Vec::new();
+    let mut initializers = Vec::new();
+    let mut current: Vec<String> = scan.input[..states].to_vec();
+    for t in 0..iterations {
+        let mut rename: HashMap<String, String> = HashMap::new();
+        for (s, input) in body.input[..states].iter().enumerate() {
+            rename.insert(input.name.clone(), current[s].clone());
+        }
+        for (input, tensor) in body.input[states..].iter().zip(&scanned) {
+            let slice_len = tensor.raw_data.len() / iterations.max(1);
+            let name = namer.fresh(&format!("{}/{t}", tensor.name.trim_end_matches(".stacked")));
+            initializers.push(TensorProto {
+                name: name.clone(),
+                dims: tensor.dims[1..].to_vec(),
+                data_type: tensor.data_type,
+                raw_data: tensor.raw_data[t * slice_len..(t + 1) * slice_len].to_vec(),
+                ..Default::default()
+            });
+            rename.insert(input.name.clone(), name);
+        }
+        for init in &body.initializer {
+            let name = namer.fresh(&format!("/unfold{index}/{t}/{}", init.name));
+            initializers.push(TensorProto {
+                name: name.clone(),
+                ..init.clone()
+            });
+            rename.insert(init.name.clone(), name);
+        }
+        let last = t + 1 == iterations;
+        for (s, output) in body.output.iter().enumerate() {
+            let produced = body.node.iter().any(|n| n.output.contains(&output.name));
+            if last && produced {
+                rename.insert(output.name.clone(), scan.output[s].clone());
+            }
+        }
+        for node in &body.node {
+            let mut node = node.clone();
+            node.name = namer.fresh(&format!("/unfold{index}/{t}{}", node.name));
+            for input in node.input.iter_mut().filter(|n| !n.is_empty()) {
+                if let Some(r) = rename.get(input.as_str()) {
+                    *input = r.clone();
+                }
+            }
+            for output in node.output.iter_mut().filter(|n| !n.is_empty()) {
+                let r = rename
+                    .entry(output.clone())
+                    .or_insert_with(|| namer.fresh(&format!("/unfold{index}/{t}/{output}")))
+                    .clone();
+                *output = r;
+            }
+            nodes.push(node);
+        }
+        current = body
+            .output
+            .iter()
+            .map(|o| {
+                rename
+                    .get(&o.name)
+                    .cloned()
+                    .unwrap_or_else(|| o.name.clone())
+            })
+            .collect();
+        if last {
+            // States passed through unchanged by the body: an Identity gives the output its name.
+            for (s, value) in current.iter().enumerate() {
+                if *value != scan.output[s] {
+                    nodes.push(graph::node(
+                        "Identity",
+                        namer.fresh(&format!("/unfold{index}/Identity")),
+                        &[value],
+                        &[&scan.output[s]],
+                        vec![],
+                    ));
+                }
+            }
+        }
+    }
+    if iterations == 0 {
+        for (s, value) in current.iter().enumerate() {
+            nodes.push(graph::node(
+                "Identity",
+                namer.fresh(&format!("/unfold{index}/Identity")),
+                &[value],
+                &[&scan.output[s]],
+                vec![],
+            ));
+        }
+    }
+    Ok((nodes, initializers))
+}

@@ -1,0 +1,137 @@
+//! `albert-convert`'s passes: composable transformations of any ALBERT ONNX model (ours, or a
+//! third party's: torch legacy and dynamo exports, ONNX Runtime-optimized graphs).
+//!
+//! * [`cleanup`]: `Constant` → initializers, `Identity` bypassed, dead nodes removed (lossless);
+//! * [`dedupe`]: one copy of each weight, identical nodes merged (lossless);
+//! * [`fold`]: the repeated shared layer as a `Scan` loop, and back ([`fold::unfold`]);
+//! * [`quantize`]: int8 weights per output channel, dynamic int8 activations;
+//! * [`report`]: size and node counts, and the drift against the source model.
+
+pub mod cleanup;
+pub mod dedupe;
+pub mod fold;
+pub mod quantize;
+pub mod report;
+
+use crate::error::{OnnxError, Result};
+use crate::graph::MS_DOMAIN;
+use crate::proto::pb::{ModelProto, OperatorSetIdProto};
+
+pub use fold::FoldStats;
+pub use quantize::{QuantFormat, QuantizeOptions, QuantizeStats};
+
+/// What to do with the layer loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoopMode {
+    /// Leave the graph as it is.
+    #[default]
+    Keep,
+    /// Fold the repeated layers into `Scan` loops.
+    Fold,
+    /// Inline `Scan` loops (for engines where a loop is slow).
+    Unfold,
+}
+
+/// The passes to run, in the order they run.
+#[derive(Debug, Clone, Default)]
+pub struct ConvertOptions {
+    pub loops: LoopMode,
+    /// When the layers cannot be folded, go on with the graph unfolded instead of failing.
+    pub best_effort: bool,
+    pub quantize: Option<QuantizeOptions>,
+}
+
+/// One line of the conversion log.
+#[derive(Debug, Clone)]
+pub struct PassLog {
+    pub pass: &'static str,
+    pub summary: String,
+}
+
+/// The lowest default-domain opset the converted graph needs (`DynamicQuantizeLinear`: 11).
+const MIN_OPSET: i64 = 11;
+
+fn ensure_opsets(model: &mut ModelProto, microsoft: bool) {
+    for import in model
+        .opset_import
+        .iter_mut()
+        .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+    {
+        import.version = import.version.max(MIN_OPSET);
+    }
+    if microsoft && !model.opset_import.iter().any(|o| o.domain == MS_DOMAIN) {
+        model.opset_import.push(OperatorSetIdProto {
+            domain: MS_DOMAIN.to_string(),
+            version: 1,
+        });
+    }
+}
+
+/// Runs the clean-up, dedupe, then the chosen passes, on `model` in place.
+pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<PassLog>> {
+    let graph = model
+        .graph
+        .as_mut()
+        .ok_or_else(|| OnnxError::Invalid("the model has no graph".into()))?;
+    let mut log = Vec::new();
+    let nodes = graph.node.len();
+    let c = cleanup::cleanup(graph)?;
+    log.push(PassLog {
+        pass: "cleanup",
+        summary: format!(
+            "{} Constant nodes → initializers, {} Identity nodes bypassed, {nodes} → {} nodes",
+            c.constants_to_initializers,
+            c.identities_removed,
+            graph.node.len()
+        ),
+    });
+    let d = dedupe::dedupe(graph)?;
+    log.push(PassLog {
+        pass: "dedupe",
+        summary: format!(
+            "{} identical and {} transposed weight copies merged, {} duplicate nodes merged; \
+             initializers {} → {} bytes",
+            d.identical, d.transposed, d.nodes, d.bytes_before, d.bytes_after
+        ),
+    });
+    match options.loops {
+        LoopMode::Keep => {}
+        LoopMode::Fold => match fold::fold(graph) {
+            Ok(f) => log.push(PassLog {
+                pass: "fold",
+                summary: format!(
+                    "{} blocks of {} nodes → {} Scan loop(s); {} weights shared, {} stacked per layer",
+                    f.blocks, f.block_nodes, f.loops, f.shared_weights, f.stacked_weights
+                ),
+            }),
+            Err(e @ OnnxError::CannotFold(_)) if options.best_effort => log.push(PassLog {
+                pass: "fold",
+                summary: format!("skipped (best effort): {e}"),
+            }),
+            Err(e) => return Err(e),
+        },
+        LoopMode::Unfold => {
+            let n = fold::unfold(graph)?;
+            log.push(PassLog {
+                pass: "unfold",
+                summary: format!("{n} Scan loop(s) inlined; {} nodes", graph.node.len()),
+            });
+        }
+    }
+    if let Some(q) = &options.quantize {
+        let s = quantize::quantize(graph, q)?;
+        log.push(PassLog {
+            pass: "quantize",
+            summary: format!(
+                "int8 ({:?}): {} matrix products over {} weights, {} embedding lookups, {} kept in float32",
+                q.format, s.matmuls, s.weights, s.embedding_lookups, s.kept
+            ),
+        });
+    }
+    let microsoft = options
+        .quantize
+        .as_ref()
+        .is_some_and(|q| q.format == QuantFormat::Ort);
+    ensure_opsets(model, microsoft);
+    Ok(log)
+}
