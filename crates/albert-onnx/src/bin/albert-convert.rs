@@ -265,6 +265,7 @@ fn main() -> Result<()> {
     let mut drift_rows: Vec<DriftRow> = Vec::new();
     let mut text_rows: Vec<TextDrift> = Vec::new();
     let mut engine_errors: Vec<(String, String)> = Vec::new();
+    let mut engine_skipped: Vec<(String, String)> = Vec::new();
     if cli.verify {
         let bar = spinner("comparing the converted model with the source");
         let source = report::load(
@@ -313,28 +314,42 @@ fn main() -> Result<()> {
                 EngineArg::Onnxruntime => Engine::OnnxRuntime,
                 EngineArg::Tract => Engine::Tract,
             };
-            let converted =
-                match report::load(engine, &paths.output_model, cli.ort_library.as_deref()) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        engine_errors.push((engine.name().to_string(), e.to_string()));
-                        continue;
-                    }
+            let run = || -> albert_onnx::Result<(Vec<DriftRow>, Option<TextDrift>)> {
+                let converted =
+                    report::load(engine, &paths.output_model, cli.ort_library.as_deref())?;
+                let rows = report::drift(source.as_ref(), converted.as_ref(), engine, &batches)?;
+                let text_row = match &text {
+                    Some((text_batches, mask)) => Some(report::text_drift(
+                        source.as_ref(),
+                        converted.as_ref(),
+                        engine,
+                        text_batches,
+                        *mask,
+                    )?),
+                    None => None,
                 };
-            drift_rows.extend(report::drift(
-                source.as_ref(),
-                converted.as_ref(),
-                engine,
-                &batches,
-            )?);
-            if let Some((text_batches, mask)) = &text {
-                text_rows.push(report::text_drift(
-                    source.as_ref(),
-                    converted.as_ref(),
-                    engine,
-                    text_batches,
-                    *mask,
-                )?);
+                Ok((rows, text_row))
+            };
+            match run() {
+                Ok((rows, text_row)) => {
+                    drift_rows.extend(rows);
+                    text_rows.extend(text_row);
+                }
+                Err(e) => {
+                    // A graph the engine cannot run before conversion either is the source's
+                    // limit, not the conversion's: say so and go on.
+                    let source_runs = (engine != Engine::OnnxRuntime).then(|| {
+                        report::load(engine, &paths.input_model, cli.ort_library.as_deref())
+                            .and_then(|b| report::drift(b.as_ref(), b.as_ref(), engine, &batches))
+                    });
+                    match source_runs {
+                        Some(Err(source_error)) => engine_skipped.push((
+                            engine.name().to_string(),
+                            format!("the source model does not run in it either ({source_error})"),
+                        )),
+                        _ => engine_errors.push((engine.name().to_string(), e.to_string())),
+                    }
+                }
             }
         }
         bar.finish_and_clear();
@@ -369,6 +384,9 @@ fn main() -> Result<()> {
         for (engine, error) in &engine_errors {
             println!("{engine}: cannot run the converted model: {error}");
         }
+        for (engine, reason) in &engine_skipped {
+            println!("{engine}: skipped: {reason}");
+        }
     }
 
     let report_json = json!({
@@ -380,6 +398,10 @@ fn main() -> Result<()> {
         "size_ratio": out_stats.file_bytes as f64 / source_stats.file_bytes.max(1) as f64,
         "drift": drift_rows.iter().map(DriftRow::to_json).collect::<Vec<_>>(),
         "text": text_rows.iter().map(TextDrift::to_json).collect::<Vec<_>>(),
+        "engines_skipped": engine_skipped
+            .iter()
+            .map(|(e, m)| json!({"engine": e, "reason": m}))
+            .collect::<Vec<_>>(),
         "engine_errors": engine_errors.iter().map(|(e, m)| json!({"engine": e, "error": m})).collect::<Vec<_>>(),
     });
     albert_core::write_atomic(

@@ -517,7 +517,11 @@ fn make_loop(
     // adds the zero to the carried state (exact, and negligible next to the layer's products).
     let marker = scan_inputs.is_empty().then(|| {
         let outer = namer.fresh(&format!("{prefix}/iteration_zeros"));
-        new_initializers.push(crate::proto::tensor_f32(&outer, &[count], &vec![0.0; count]));
+        new_initializers.push(crate::proto::tensor_f32(
+            &outer,
+            &[count],
+            &vec![0.0; count],
+        ));
         let body = namer.fresh(&format!("{prefix}/body/iteration_zero"));
         scan_inputs.push((outer, body.clone()));
         body
