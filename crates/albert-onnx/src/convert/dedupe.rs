@@ -20,6 +20,8 @@ pub struct DedupeStats {
     pub identical: usize,
     /// Initializers found to be the transpose of another.
     pub transposed: usize,
+    /// Initializers found to be a concatenation of others (packed Q/K/V).
+    pub concatenated: usize,
     /// Nodes merged into an identical node.
     pub nodes: usize,
     pub bytes_before: usize,
@@ -123,6 +125,110 @@ fn merge_transposed(graph: &mut GraphProto, namer: &mut Namer) -> usize {
     let gone: std::collections::HashSet<&String> = replaced.iter().map(|(g, _)| g).collect();
     graph.initializer.retain(|t| !gone.contains(&t.name));
     replaced.len()
+}
+
+/// The columns `[from, from + width)` of a row-major `[rows, cols]` tensor's bytes.
+fn column_slice(t: &TensorProto, element: usize, from: usize, width: usize) -> Vec<u8> {
+    let rows = if t.dims.len() == 2 {
+        t.dims[0] as usize
+    } else {
+        1
+    };
+    let cols = *t.dims.last().unwrap_or(&0) as usize;
+    let mut out = Vec::with_capacity(rows * width * element);
+    for r in 0..rows {
+        let start = (r * cols + from) * element;
+        out.extend_from_slice(&t.raw_data[start..start + width * element]);
+    }
+    out
+}
+
+/// Finds initializers that are the concatenation, along the last axis, of other initializers
+/// (ONNX Runtime's attention fusion packs Q, K and V weights and biases into one new tensor per
+/// layer) and makes them a `Concat` of those: the file keeps the parts once.
+fn merge_concatenated(graph: &mut GraphProto, namer: &mut Namer) -> usize {
+    // Parts by (type, leading dims, width) → content → name.
+    let mut parts: HashMap<(i32, Vec<i64>, i64), HashMap<[u8; 32], String>> = HashMap::new();
+    for t in graph
+        .initializer
+        .iter()
+        .filter(|t| (1..=2).contains(&t.dims.len()))
+    {
+        let lead = t.dims[..t.dims.len() - 1].to_vec();
+        let width = *t.dims.last().unwrap_or(&0);
+        parts
+            .entry((t.data_type, lead, width))
+            .or_default()
+            .insert(Sha256::digest(&t.raw_data).into(), t.name.clone());
+    }
+    let mut replaced: Vec<(String, Vec<String>)> = Vec::new();
+    for t in graph
+        .initializer
+        .iter()
+        .filter(|t| (1..=2).contains(&t.dims.len()))
+    {
+        let Some(element) = graph::element_size(t.data_type) else {
+            continue;
+        };
+        let lead = t.dims[..t.dims.len() - 1].to_vec();
+        let total = *t.dims.last().unwrap_or(&0);
+        let mut widths: Vec<i64> = parts
+            .keys()
+            .filter(|(dt, l, w)| *dt == t.data_type && *l == lead && *w < total && *w > 0)
+            .map(|(_, _, w)| *w)
+            .collect();
+        widths.sort_unstable_by(|a, b| b.cmp(a));
+        let mut pieces = Vec::new();
+        let mut offset = 0;
+        'cover: while offset < total {
+            for &w in &widths {
+                if offset + w > total {
+                    continue;
+                }
+                let digest: [u8; 32] =
+                    Sha256::digest(column_slice(t, element, offset as usize, w as usize)).into();
+                if let Some(name) = parts[&(t.data_type, lead.clone(), w)].get(&digest)
+                    && *name != t.name
+                {
+                    pieces.push(name.clone());
+                    offset += w;
+                    continue 'cover;
+                }
+            }
+            break;
+        }
+        let distinct = pieces.iter().any(|p| *p != pieces[0]);
+        if offset == total && distinct && !is_graph_output(graph, &t.name) {
+            replaced.push((t.name.clone(), pieces));
+        }
+    }
+    // A tensor used as a part of another is kept.
+    let snapshot = replaced.clone();
+    replaced.retain(|(gone, _)| !replaced_parts_contain(&snapshot, gone));
+    for (gone, pieces) in &replaced {
+        let out = namer.fresh(&format!("{gone}_concat"));
+        let inputs: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        graph.node.insert(
+            0,
+            graph::node(
+                "Concat",
+                namer.fresh(&format!("/dedupe/Concat_{gone}")),
+                &inputs,
+                &[&out],
+                vec![crate::proto::attr_int("axis", -1)],
+            ),
+        );
+        replace_uses(graph, gone, &out);
+    }
+    let gone: std::collections::HashSet<&String> = replaced.iter().map(|(g, _)| g).collect();
+    graph.initializer.retain(|t| !gone.contains(&t.name));
+    replaced.len()
+}
+
+fn replaced_parts_contain(replaced: &[(String, Vec<String>)], name: &str) -> bool {
+    replaced
+        .iter()
+        .any(|(_, pieces)| pieces.iter().any(|p| p == name))
 }
 
 /// Ops whose output depends on their inputs and attributes only.
@@ -229,11 +335,13 @@ pub fn dedupe(graph: &mut GraphProto) -> Result<DedupeStats> {
     loop {
         let identical = merge_identical(graph);
         let transposed = merge_transposed(graph, &mut namer);
+        let concatenated = merge_concatenated(graph, &mut namer);
         let nodes = merge_nodes(graph)?;
         stats.identical += identical;
         stats.transposed += transposed;
+        stats.concatenated += concatenated;
         stats.nodes += nodes;
-        if identical + transposed + nodes == 0 {
+        if identical + transposed + concatenated + nodes == 0 {
             break;
         }
     }

@@ -89,9 +89,9 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
     log.push(PassLog {
         pass: "dedupe",
         summary: format!(
-            "{} identical and {} transposed weight copies merged, {} duplicate nodes merged; \
-             initializers {} → {} bytes",
-            d.identical, d.transposed, d.nodes, d.bytes_before, d.bytes_after
+            "{} identical, {} transposed and {} concatenated weight copies merged, {} duplicate \
+             nodes merged; initializers {} → {} bytes",
+            d.identical, d.transposed, d.concatenated, d.nodes, d.bytes_before, d.bytes_after
         ),
     });
     match options.loops {
