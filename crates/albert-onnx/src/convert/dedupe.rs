@@ -197,7 +197,11 @@ fn merge_concatenated(graph: &mut GraphProto, namer: &mut Namer) -> usize {
             }
             break;
         }
-        let distinct = pieces.iter().any(|p| *p != pieces[0]);
+        // Packed attention projections: three different parts (Q, K, V).
+        let distinct = pieces.len() == 3
+            && pieces[0] != pieces[1]
+            && pieces[1] != pieces[2]
+            && pieces[0] != pieces[2];
         if offset == total && distinct && !is_graph_output(graph, &t.name) {
             replaced.push((t.name.clone(), pieces));
         }

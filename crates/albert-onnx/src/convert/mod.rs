@@ -3,6 +3,7 @@
 //!
 //! * [`cleanup`]: `Constant` → initializers, `Identity` bypassed, dead nodes removed (lossless);
 //! * [`dedupe`]: one copy of each weight, identical nodes merged (lossless);
+//! * [`fuse`]: LayerNorm, GELU, SkipLayerNorm and attention as single operators;
 //! * [`fold`]: the repeated shared layer as a `Scan` loop, and back ([`fold::unfold`]);
 //! * [`quantize`]: int8 weights per output channel, dynamic int8 activations;
 //! * [`report`]: size and node counts, and the drift against the source model.
@@ -10,6 +11,7 @@
 pub mod cleanup;
 pub mod dedupe;
 pub mod fold;
+pub mod fuse;
 pub mod quantize;
 pub mod report;
 
@@ -18,6 +20,7 @@ use crate::graph::MS_DOMAIN;
 use crate::proto::pb::{ModelProto, OperatorSetIdProto};
 
 pub use fold::FoldStats;
+pub use fuse::FuseFlavour;
 pub use quantize::{QuantFormat, QuantizeOptions, QuantizeStats};
 
 /// What to do with the layer loop.
@@ -36,6 +39,8 @@ pub enum LoopMode {
 #[derive(Debug, Clone, Default)]
 pub struct ConvertOptions {
     pub loops: LoopMode,
+    /// Fuse composite operators (before folding, so every layer is fused alike).
+    pub fuse: Option<FuseFlavour>,
     /// When the layers cannot be folded, go on with the graph unfolded instead of failing.
     pub best_effort: bool,
     pub quantize: Option<QuantizeOptions>,
@@ -69,6 +74,11 @@ fn ensure_opsets(model: &mut ModelProto, microsoft: bool) {
 
 /// Runs the clean-up, dedupe, then the chosen passes, on `model` in place.
 pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<PassLog>> {
+    let opset = model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version);
     let graph = model
         .graph
         .as_mut()
@@ -94,6 +104,17 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
             d.identical, d.transposed, d.concatenated, d.nodes, d.bytes_before, d.bytes_after
         ),
     });
+    if let Some(flavour) = options.fuse {
+        let f = fuse::fuse(graph, flavour, opset)?;
+        log.push(PassLog {
+            pass: "fuse",
+            summary: format!(
+                "{flavour:?}: {} LayerNormalization, {} Gelu/FastGelu, {} SkipLayerNormalization, \
+                 {} Attention ({} packed QKV weights)",
+                f.layer_norms, f.gelus, f.skip_layer_norms, f.attentions, f.packed_weights
+            ),
+        });
+    }
     match options.loops {
         LoopMode::Keep => {}
         LoopMode::Fold => match fold::fold(graph) {
@@ -131,7 +152,8 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
     let microsoft = options
         .quantize
         .as_ref()
-        .is_some_and(|q| q.format == QuantFormat::Ort);
+        .is_some_and(|q| q.format == QuantFormat::Ort)
+        || options.fuse.is_some();
     ensure_opsets(model, microsoft);
     Ok(log)
 }

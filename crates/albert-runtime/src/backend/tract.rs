@@ -28,7 +28,27 @@ pub struct TractBackend {
 
 impl TractBackend {
     /// Loads and optimizes an ONNX model, checking that it takes ALBERT's three inputs.
-    pub fn load(model: &Path, _options: &TractOptions) -> Result<Self> {
+    pub fn load(model: &Path, options: &TractOptions) -> Result<Self> {
+        // tract can panic on graphs it misreads (e.g. ONNX Runtime's `com.microsoft.Attention`,
+        // which it parses as the opset-23 op of the same name): a panic is an error here, not a
+        // crash of the application.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::load_unguarded(model, options)
+        }))
+        .unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(RuntimeError::Tract(format!(
+                "{}: tract cannot read this graph (it panicked: {message})",
+                model.display()
+            )))
+        })
+    }
+
+    fn load_unguarded(model: &Path, _options: &TractOptions) -> Result<Self> {
         let inference = tract_onnx::onnx()
             .model_for_path(model)
             .map_err(tract_err)?;
