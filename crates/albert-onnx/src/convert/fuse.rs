@@ -428,17 +428,19 @@ fn splice(graph: &mut GraphProto, nodes: &[usize], replacement: Vec<NodeProto>) 
     graph.node = out;
 }
 
-/// The bias `Add` right before `x` (`x = Add(y, bias)` with a 1-D constant bias), if only the
-/// fused op reads `x`.
+/// The bias `Add` right before `x` (`x = Add(y, bias)` with a 1-D constant bias); the caller
+/// checks that only the fused op reads `x`.
 fn bias_before(
     graph: &GraphProto,
     outer: &[TensorProto],
-    ix: &Index,
     x: &str,
 ) -> Option<(usize, String, String)> {
-    let &p = ix.producer.get(x)?;
+    let p = graph
+        .node
+        .iter()
+        .position(|n| n.output.first().is_some_and(|o| o == x))?;
     let node = &graph.node[p];
-    if !is_op(node, "Add") || !ix.single_use(graph, x) {
+    if !is_op(node, "Add") {
         return None;
     }
     let (input, bias) = split_const(graph, outer, node)?;
@@ -494,8 +496,15 @@ fn fuse_gelus(graph: &mut GraphProto, outer: &[TensorProto], namer: &mut Namer) 
             GeluKind::Tanh => ("FastGelu", vec![m.x.clone()]),
         };
         // FastGelu takes the bias: y = gelu(x + bias) in one pass.
+        let x_read_outside = graph
+            .node
+            .iter()
+            .enumerate()
+            .any(|(i, n)| !m.nodes.contains(&i) && n.input.contains(&m.x))
+            || is_graph_output(graph, &m.x);
         if m.kind == GeluKind::Tanh
-            && let Some((add, input, bias)) = bias_before(graph, outer, &ix, &m.x)
+            && !x_read_outside
+            && let Some((add, input, bias)) = bias_before(graph, outer, &m.x)
         {
             inputs = vec![input, bias];
             nodes.push(add);
@@ -593,14 +602,15 @@ fn projection(
     ))
 }
 
-/// `Transpose(Reshape(v, [0, 0, heads, size]), perm)`: returns (v, heads, nodes).
+/// `Transpose(Reshape(v, [0, 0, heads, size]), perm)`: returns (v, heads, size, nodes), either
+/// of heads and size possibly -1 (inferred).
 fn split_heads(
     graph: &GraphProto,
     outer: &[TensorProto],
     ix: &Index,
     value: &str,
     perm: &[i64],
-) -> Option<(String, i64, Vec<usize>)> {
+) -> Option<(String, i64, i64, Vec<usize>)> {
     let &t = ix.producer.get(value)?;
     let transpose = &graph.node[t];
     if !is_op(transpose, "Transpose") || graph::attr_is(transpose, "perm") != Some(perm) {
@@ -611,11 +621,29 @@ fn split_heads(
     if !is_op(reshape, "Reshape") {
         return None;
     }
-    let shape = graph::i64_data(init(graph, outer, reshape.input.get(1)?)?)?;
-    if shape.len() != 4 {
-        return None;
-    }
-    Some((reshape.input[0].clone(), shape[2], vec![r, t]))
+    // The target shape: a constant [0, 0, heads, size] (ours), or a Concat of the batch and
+    // sequence sizes read from Shape with constant heads and size (torch exports).
+    let shape_name = reshape.input.get(1)?;
+    // HF writes `view(batch, seq, -1, head_size)`: the heads are then hidden / head_size.
+    let (heads, size) = match init(graph, outer, shape_name) {
+        Some(t) => {
+            let shape = graph::i64_data(t)?;
+            (shape.len() == 4).then(|| (shape[2], shape[3]))?
+        }
+        None => {
+            let concat = ix.node(graph, shape_name).filter(|n| is_op(n, "Concat"))?;
+            if concat.input.len() != 4 {
+                return None;
+            }
+            let dim = |k: usize| -> Option<i64> {
+                graph::i64_data(init(graph, outer, &concat.input[k])?)?
+                    .first()
+                    .copied()
+            };
+            (dim(2)?, dim(3)?)
+        }
+    };
+    Some((reshape.input[0].clone(), heads, size, vec![r, t]))
 }
 
 struct AttentionMatch {
@@ -662,15 +690,16 @@ fn match_attention(
     if !is_op(qk_node, "MatMul") {
         return None;
     }
-    let (q, heads, q_nodes) = split_heads(graph, outer, ix, &qk_node.input[0], &[0, 2, 1, 3])?;
-    let (k, _, k_nodes) = split_heads(graph, outer, ix, &qk_node.input[1], &[0, 2, 3, 1])?;
+    let (q, heads, size, q_nodes) =
+        split_heads(graph, outer, ix, &qk_node.input[0], &[0, 2, 1, 3])?;
+    let (k, _, _, k_nodes) = split_heads(graph, outer, ix, &qk_node.input[1], &[0, 2, 3, 1])?;
     let probs = &node.output[0];
     let (ctx_i, ctx) = graph
         .node
         .iter()
         .enumerate()
         .find(|(_, n)| is_op(n, "MatMul") && n.input.first() == Some(probs))?;
-    let (v, _, v_nodes) = split_heads(graph, outer, ix, &ctx.input[1], &[0, 2, 1, 3])?;
+    let (v, _, _, v_nodes) = split_heads(graph, outer, ix, &ctx.input[1], &[0, 2, 1, 3])?;
     let (qx, qw, qb, qp) = projection(graph, outer, ix, &q)?;
     let (kx, kw, kb, kp) = projection(graph, outer, ix, &k)?;
     let (vx, vw, vb, vp) = projection(graph, outer, ix, &v)?;
@@ -678,7 +707,12 @@ fn match_attention(
         return None;
     }
     let hidden = init(graph, outer, &qw)?.dims[1];
-    let head_size = hidden / heads.max(1);
+    let heads = match (heads, size) {
+        (h, _) if h > 0 => h,
+        (_, s) if s > 0 && hidden % s == 0 => hidden / s,
+        _ => return None,
+    };
+    let head_size = hidden / heads;
     if (scale - (head_size as f64).powf(-0.5)).abs() > 1e-6 * scale.abs() {
         return None;
     }
