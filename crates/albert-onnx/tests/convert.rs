@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use albert_core::{AlbertConfig, Checkpoint, Head, Sharing};
 use albert_onnx::OnnxError;
 use albert_onnx::convert::report::ModelStats;
-use albert_onnx::convert::{self, ConvertOptions, LoopMode, QuantFormat, QuantizeOptions, fold};
+use albert_onnx::convert::{
+    self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions, fold,
+};
 use albert_onnx::export::{ExportOptions, Task, export_dir};
 use albert_onnx::graph;
 use albert_onnx::proto::pb::{GraphProto, ModelProto};
@@ -122,9 +124,98 @@ fn has_op(graph: &GraphProto, op: &str) -> bool {
 
 const FOLD: ConvertOptions = ConvertOptions {
     loops: LoopMode::Fold,
+    fuse: None,
     best_effort: false,
     quantize: None,
 };
+
+fn count_op(graph: &GraphProto, op: &str) -> usize {
+    graph
+        .node
+        .iter()
+        .map(|n| {
+            usize::from(n.op_type == op)
+                + graph::subgraphs(n).map(|g| count_op(g, op)).sum::<usize>()
+        })
+        .sum()
+}
+
+#[test]
+fn fusion_covers_every_layer_in_both_flavours() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (case, sharing) in [Sharing::All, Sharing::Attention, Sharing::None]
+        .into_iter()
+        .enumerate()
+    {
+        let layers = 4;
+        let config = tiny(sharing, layers, 1, 1, 61);
+        let dir = tmp.path().join(case.to_string());
+        let (checkpoint, model) = export(
+            &config,
+            Head::MaskedLm,
+            Task::MaskedLm,
+            70 + case as u64,
+            &dir,
+        );
+        let source = load_onnxruntime(&model, None).unwrap();
+        let inputs = sample_inputs(&checkpoint, 3, 16, 5);
+        let want = run(source.as_ref(), &inputs);
+        for flavour in [FuseFlavour::Ort, FuseFlavour::Portable] {
+            let options = ConvertOptions {
+                fuse: Some(flavour),
+                loops: LoopMode::Keep,
+                ..ConvertOptions::default()
+            };
+            let out = dir.join(format!("{flavour:?}.onnx"));
+            let (proto, log) = converted(&model, &options, &out);
+            let graph = proto.graph.as_ref().unwrap();
+            // Every layer's GELU, plus the MLM head's (the config's gelu_new → FastGelu).
+            assert_eq!(count_op(graph, "FastGelu"), layers + 1, "{log:?}");
+            let mut engines = vec![load_onnxruntime(&out, None).unwrap()];
+            match flavour {
+                FuseFlavour::Ort => {
+                    assert_eq!(count_op(graph, "Attention"), layers, "{log:?}");
+                    // Two per layer, and the embeddings' (word + type + position vectors).
+                    assert_eq!(
+                        count_op(graph, "SkipLayerNormalization"),
+                        2 * layers + 1,
+                        "{log:?}"
+                    );
+                    // One packed Q/K/V weight per distinct attention block, stored once.
+                    let packed = graph
+                        .initializer
+                        .iter()
+                        .filter(|t| t.name.contains("qkv_packed") && t.dims.len() == 2)
+                        .count();
+                    let distinct = if matches!(sharing, Sharing::All | Sharing::Attention) {
+                        1
+                    } else {
+                        layers
+                    };
+                    assert_eq!(packed, distinct);
+                    assert!(!has_op(graph, "Softmax"));
+                }
+                FuseFlavour::Portable => {
+                    // Two per layer, the embeddings' and the MLM head's.
+                    assert_eq!(
+                        count_op(graph, "LayerNormalization"),
+                        2 * layers + 2,
+                        "{log:?}"
+                    );
+                    assert!(!has_op(graph, "ReduceMean") && !has_op(graph, "Tanh"));
+                    engines.push(load_tract(&out).unwrap());
+                }
+            }
+            for backend in engines {
+                let diff = worst(&want, &run(backend.as_ref(), &inputs));
+                assert!(
+                    diff <= LOSSLESS_TOLERANCE,
+                    "{sharing:?} {flavour:?}: {diff:e}"
+                );
+            }
+        }
+    }
+}
 
 #[test]
 fn every_sharing_strategy_and_group_layout_folds_and_unfolds_in_both_engines() {
@@ -308,6 +399,7 @@ fn int8_quantizes_each_weight_once_and_runs_in_both_engines() {
         ] {
             let options = ConvertOptions {
                 loops,
+                fuse: None,
                 best_effort: false,
                 quantize: Some(QuantizeOptions {
                     format,
