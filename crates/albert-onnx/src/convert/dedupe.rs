@@ -143,12 +143,15 @@ fn column_slice(t: &TensorProto, element: usize, from: usize, width: usize) -> V
     out
 }
 
+/// (data type, leading dims, width of the last axis).
+type PartKey = (i32, Vec<i64>, i64);
+
 /// Finds initializers that are the concatenation, along the last axis, of other initializers
 /// (ONNX Runtime's attention fusion packs Q, K and V weights and biases into one new tensor per
 /// layer) and makes them a `Concat` of those: the file keeps the parts once.
 fn merge_concatenated(graph: &mut GraphProto, namer: &mut Namer) -> usize {
     // Parts by (type, leading dims, width) → content → name.
-    let mut parts: HashMap<(i32, Vec<i64>, i64), HashMap<[u8; 32], String>> = HashMap::new();
+    let mut parts: HashMap<PartKey, HashMap<[u8; 32], String>> = HashMap::new();
     for t in graph
         .initializer
         .iter()

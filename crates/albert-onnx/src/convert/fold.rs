@@ -328,13 +328,16 @@ fn fanout(chain: &Chain) -> usize {
         .count()
 }
 
+/// (blocks in shared runs, nodes covered, fewer states, state fan-out): higher is better.
+type Score = (usize, usize, std::cmp::Reverse<usize>, usize);
+
 fn find_chain(
     graph: &GraphProto,
     inits: &HashMap<&str, &TensorProto>,
 ) -> std::result::Result<Chain, String> {
     let sig = signatures(graph, inits);
     let mut first_error: Option<String> = None;
-    let mut best: Option<((usize, usize, std::cmp::Reverse<usize>, usize), Chain)> = None;
+    let mut best: Option<(Score, Chain)> = None;
     let mut best_cover = None;
     for (tried, (start, len, count)) in candidates(&sig).into_iter().enumerate() {
         if tried > 4000 || len * count < 8 {

@@ -830,16 +830,22 @@ fn fuse_attentions(
     fused
 }
 
+/// What fusing the main graph and its loop bodies shares.
+struct FuseState {
+    /// Packed (weight, bias) per distinct (Q, K, V) weight triple.
+    packed: HashMap<[String; 3], (String, String)>,
+    /// Initializers to add to the main graph.
+    new_inits: Vec<TensorProto>,
+    /// The int32 attention mask for `Attention`'s `mask_index`, when the graph has the input.
+    mask: Option<String>,
+}
+
 fn fuse_graph(
     graph: &mut GraphProto,
     outer: &[TensorProto],
     flavour: FuseFlavour,
     namer: &mut Namer,
-    state: &mut (
-        HashMap<[String; 3], (String, String)>,
-        Vec<TensorProto>,
-        Option<String>,
-    ),
+    state: &mut FuseState,
     opset: i64,
     stats: &mut FuseStats,
 ) -> Result<()> {
@@ -849,11 +855,17 @@ fn fuse_graph(
     stats.gelus += fuse_gelus(graph, outer, namer);
     if flavour == FuseFlavour::Ort {
         stats.skip_layer_norms += fuse_skip_layer_norms(graph, outer, namer);
-        if let Some(mask) = state.2.clone() {
-            let before = state.0.len();
-            stats.attentions +=
-                fuse_attentions(graph, outer, namer, &mut state.0, &mut state.1, &mask);
-            stats.packed_weights += state.0.len() - before;
+        if let Some(mask) = state.mask.clone() {
+            let before = state.packed.len();
+            stats.attentions += fuse_attentions(
+                graph,
+                outer,
+                namer,
+                &mut state.packed,
+                &mut state.new_inits,
+                &mask,
+            );
+            stats.packed_weights += state.packed.len() - before;
         }
     }
     Ok(())
@@ -871,7 +883,11 @@ pub fn fuse(graph: &mut GraphProto, flavour: FuseFlavour, opset: i64) -> Result<
         } else {
             None
         };
-    let mut state = (HashMap::new(), Vec::new(), mask.clone());
+    let mut state = FuseState {
+        packed: HashMap::new(),
+        new_inits: Vec::new(),
+        mask: mask.clone(),
+    };
     let outer: Vec<TensorProto> = Vec::new();
     fuse_graph(
         graph, &outer, flavour, &mut namer, &mut state, opset, &mut stats,
@@ -892,7 +908,7 @@ pub fn fuse(graph: &mut GraphProto, flavour: FuseFlavour, opset: i64) -> Result<
         }
     }
     graph.initializer = outer_inits;
-    graph.initializer.extend(state.1);
+    graph.initializer.extend(state.new_inits);
     if let Some(mask) = mask
         && stats.attentions > 0
     {
