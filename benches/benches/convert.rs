@@ -71,6 +71,7 @@ fn options(loops: LoopMode, int8: Option<QuantFormat>) -> ConvertOptions {
             format,
             ..QuantizeOptions::default()
         }),
+        float16: false,
     }
 }
 

@@ -127,6 +127,7 @@ const FOLD: ConvertOptions = ConvertOptions {
     fuse: None,
     best_effort: false,
     quantize: None,
+    float16: false,
 };
 
 fn count_op(graph: &GraphProto, op: &str) -> usize {
@@ -405,6 +406,7 @@ fn int8_quantizes_each_weight_once_and_runs_in_both_engines() {
                     format,
                     ..QuantizeOptions::default()
                 }),
+                float16: false,
             };
             let out = dir.join(format!("{loops:?}-{format:?}.onnx"));
             let (proto, log) = converted(&model, &options, &out);
@@ -497,4 +499,51 @@ fn a_graph_without_repeated_layers_cannot_be_folded() {
         "{log:?}"
     );
     assert!(!has_op(proto.graph.as_ref().unwrap(), "Scan"));
+}
+
+#[test]
+fn float16_runs_in_both_engines_close_to_float32() {
+    // Tolerance: cosine ≥ 0.9999 and max-abs ≤ 2e-2 on unit-scale outputs (float16 has an 11-bit
+    // significand; LayerNorm statistics and softmax stay float32). Observed ≈ 7e-3.
+    let tmp = tempfile::tempdir().unwrap();
+    for (case, sharing) in [Sharing::All, Sharing::None].into_iter().enumerate() {
+        let config = tiny(sharing, 3, 1, 1, 61);
+        let dir = tmp.path().join(case.to_string());
+        let (checkpoint, model) = export(
+            &config,
+            Head::Pretraining,
+            Task::Pretraining,
+            90 + case as u64,
+            &dir,
+        );
+        let options = ConvertOptions {
+            loops: LoopMode::Fold,
+            float16: true,
+            ..ConvertOptions::default()
+        };
+        let out = dir.join("fp16.onnx");
+        let (proto, log) = converted(&model, &options, &out);
+        let graph = proto.graph.as_ref().unwrap();
+        let float32_weights = graph
+            .initializer
+            .iter()
+            .filter(|t| t.data_type == proto::pb::tensor_proto::DataType::Float as i32)
+            .count();
+        assert_eq!(float32_weights, 0, "{log:?}");
+        let inputs = sample_inputs(&checkpoint, 2, 16, 9);
+        let want = run(load_onnxruntime(&model, None).unwrap().as_ref(), &inputs);
+        for backend in [
+            load_onnxruntime(&out, None).unwrap(),
+            load_tract(&out).unwrap(),
+        ] {
+            let got = run(backend.as_ref(), &inputs);
+            for (name, w) in &want {
+                let (d, c) = (max_abs(w, &got[name]), cosine(w, &got[name]));
+                assert!(
+                    d <= 2e-2 && c >= 0.9999,
+                    "{sharing:?} {name}: max-abs {d:e}, cosine {c}"
+                );
+            }
+        }
+    }
 }

@@ -6,12 +6,14 @@
 //! * [`fuse`]: LayerNorm, GELU, SkipLayerNorm and attention as single operators;
 //! * [`fold`]: the repeated shared layer as a `Scan` loop, and back ([`fold::unfold`]);
 //! * [`quantize`]: int8 weights per output channel, dynamic int8 activations;
+//! * [`precision`]: the graph in float16 for GPU execution, LayerNorm and softmax in float32;
 //! * [`report`]: size and node counts, and the drift against the source model.
 
 pub mod cleanup;
 pub mod dedupe;
 pub mod fold;
 pub mod fuse;
+pub mod precision;
 pub mod quantize;
 pub mod report;
 
@@ -44,6 +46,8 @@ pub struct ConvertOptions {
     /// When the layers cannot be folded, go on with the graph unfolded instead of failing.
     pub best_effort: bool,
     pub quantize: Option<QuantizeOptions>,
+    /// Run the graph in float16 (for GPUs). Not with `quantize`.
+    pub float16: bool,
 }
 
 /// One line of the conversion log.
@@ -83,6 +87,11 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
         .graph
         .as_mut()
         .ok_or_else(|| OnnxError::Invalid("the model has no graph".into()))?;
+    if options.float16 && options.quantize.is_some() {
+        return Err(OnnxError::Invalid(
+            "--precision fp16 and --quantize int8 do not combine: choose one".into(),
+        ));
+    }
     let mut log = Vec::new();
     let nodes = graph.node.len();
     let c = cleanup::cleanup(graph)?;
@@ -104,7 +113,11 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
             d.identical, d.transposed, d.concatenated, d.nodes, d.bytes_before, d.bytes_after
         ),
     });
-    if let Some(flavour) = options.fuse {
+    // float16 wants each LayerNorm as one operator, which keeps its statistics in float32.
+    let fuse = options
+        .fuse
+        .or(options.float16.then_some(FuseFlavour::Portable));
+    if let Some(flavour) = fuse {
         let f = fuse::fuse(graph, flavour, opset)?;
         log.push(PassLog {
             pass: "fuse",
@@ -146,6 +159,16 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
             summary: format!(
                 "int8 ({:?}): {} matrix products over {} weights, {} embedding lookups, {} kept in float32",
                 q.format, s.matmuls, s.weights, s.embedding_lookups, s.kept
+            ),
+        });
+    }
+    if options.float16 {
+        let p = precision::to_float16(graph)?;
+        log.push(PassLog {
+            pass: "precision",
+            summary: format!(
+                "float16: {} initializers, {} casts retargeted, {} softmax kept in float32, {} outputs cast back to float32",
+                p.initializers, p.casts, p.softmax_guards, p.outputs
             ),
         });
     }
