@@ -9,14 +9,16 @@
 //! (`ort-optimized`), and its pre-processed per-channel `quantize_dynamic` (`ort-quantized`);
 //! ours are converted from `torch-legacy` in this process. Without them, ours are converted from
 //! our own export of random ALBERT-base weights and the anchors are left out (said on stderr).
-//! `ALBERT_BENCH_THREADS` sets ONNX Runtime's intra-op threads (default 1).
+//! `ALBERT_BENCH_THREADS` sets ONNX Runtime's intra-op threads (default 2).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a panic is the failure report
 
 use std::path::{Path, PathBuf};
 
 use albert_core::{Checkpoint, Head, Preset};
-use albert_onnx::convert::{self, ConvertOptions, LoopMode, QuantFormat, QuantizeOptions};
+use albert_onnx::convert::{
+    self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions,
+};
 use albert_onnx::export::{ExportOptions, Task, export_dir};
 use albert_onnx::proto::{EXTERNAL_DATA_THRESHOLD, read_model, write_model};
 use albert_runtime::{Backend, BackendChoice, ModelInputs, OrtOptions};
@@ -63,9 +65,13 @@ fn our_export(dir: &Path) -> PathBuf {
 }
 
 fn options(loops: LoopMode, int8: Option<QuantFormat>) -> ConvertOptions {
+    fused(loops, None, int8)
+}
+
+fn fused(loops: LoopMode, fuse: Option<FuseFlavour>, int8: Option<QuantFormat>) -> ConvertOptions {
     ConvertOptions {
         loops,
-        fuse: None,
+        fuse,
         best_effort: false,
         quantize: int8.map(|format| QuantizeOptions {
             format,
@@ -79,6 +85,18 @@ fn variants() -> Vec<(&'static str, ConvertOptions)> {
     vec![
         ("ours-fp32-deduped", options(LoopMode::Keep, None)),
         ("ours-fp32-folded", options(LoopMode::Fold, None)),
+        (
+            "ours-fp32-fused-portable",
+            fused(LoopMode::Keep, Some(FuseFlavour::Portable), None),
+        ),
+        (
+            "ours-fp32-fused-ort",
+            fused(LoopMode::Keep, Some(FuseFlavour::Ort), None),
+        ),
+        (
+            "ours-fp32-fused-ort-folded",
+            fused(LoopMode::Fold, Some(FuseFlavour::Ort), None),
+        ),
         (
             "ours-int8-portable",
             options(LoopMode::Keep, Some(QuantFormat::Portable)),
@@ -94,6 +112,14 @@ fn variants() -> Vec<(&'static str, ConvertOptions)> {
         (
             "ours-int8-ort-folded",
             options(LoopMode::Fold, Some(QuantFormat::Ort)),
+        ),
+        (
+            "ours-int8-ort-fused",
+            fused(
+                LoopMode::Keep,
+                Some(FuseFlavour::Portable),
+                Some(QuantFormat::Ort),
+            ),
         ),
     ]
 }
@@ -136,7 +162,7 @@ fn bench(c: &mut Criterion) {
     let threads: usize = std::env::var("ALBERT_BENCH_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(2);
     let backends: Vec<(String, Box<dyn Backend>)> = models
         .iter()
         .map(|(name, path)| {
@@ -158,6 +184,12 @@ fn bench(c: &mut Criterion) {
             c.benchmark_group(format!("albert-base ort-cpu {threads}t b{batch} s{length}"));
         group.throughput(Throughput::Elements((batch * length) as u64));
         group.sample_size(10);
+        group.warm_up_time(std::time::Duration::from_secs(2));
+        group.measurement_time(std::time::Duration::from_secs(if batch == 1 {
+            5
+        } else {
+            12
+        }));
         let feed = inputs(batch, length, vocab);
         for (name, backend) in &backends {
             group.bench_function(name.as_str(), |b| b.iter(|| backend.run(&feed).unwrap()));
