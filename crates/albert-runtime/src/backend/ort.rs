@@ -314,3 +314,35 @@ impl Backend for OrtBackend {
         Ok(result)
     }
 }
+
+/// Calibration: runs a model with one float32 input named `x` (e.g. a single large `MatMul`)
+/// for at least `min_seconds` after one warm-up run, and returns the mean seconds per run. Used by
+/// `albert-bench` to measure the machine's GEMM rate through the same engine and threads.
+pub fn seconds_per_run(
+    model: &Path,
+    options: &OrtOptions,
+    x: ndarray::ArrayD<f32>,
+    min_seconds: f64,
+) -> Result<f64> {
+    let env = environment(options.library.as_deref())?;
+    let mut builder = Session::builder(env).map_err(ort_err)?;
+    if options.intra_threads > 0 {
+        builder = builder
+            .with_intra_threads(options.intra_threads)
+            .map_err(ort_err)?;
+    }
+    let mut session = builder.commit_from_file(model).map_err(ort_err)?;
+    let mut run = || -> Result<()> {
+        let tensor = ort::value::Tensor::from_array(x.clone()).map_err(ort_err)?;
+        session.run(ort::inputs!["x" => tensor]).map_err(ort_err)?;
+        Ok(())
+    };
+    run()?;
+    let start = std::time::Instant::now();
+    let mut runs = 0usize;
+    while runs < 3 || start.elapsed().as_secs_f64() < min_seconds {
+        run()?;
+        runs += 1;
+    }
+    Ok(start.elapsed().as_secs_f64() / runs as f64)
+}

@@ -1,0 +1,560 @@
+//! `albert-bench`: an ALBERT export (or checkpoint) across engines and providers, variants made
+//! with the converter, batch sizes, sequence lengths and threads. Per cell: load time, latency
+//! percentiles over a time budget after warm-up, throughput, peak memory, achieved GFLOP/s (from
+//! the config's FLOP count) against the machine's measured GEMM rate, and drift against float32.
+//! Providers that cannot run here are listed as skipped with the reason.
+
+mod cell;
+mod flops;
+mod inputs;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use albert_core::AlbertConfig;
+use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use albert_onnx::convert::{self, ConvertOptions, FuseFlavour, LoopMode, QuantizeOptions};
+use albert_onnx::export::{ExportOptions, MODEL_FILE, export_dir};
+use albert_onnx::proto::{self, EXTERNAL_DATA_THRESHOLD};
+use albert_runtime::{
+    Backend, BackendChoice, ModelInputs, ModelOutputs, OrtOptions, Provider, TractOptions,
+};
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProviderArg {
+    Tract,
+    OrtCpu,
+    OrtCuda,
+    OrtTensorrt,
+}
+
+impl ProviderArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderArg::Tract => "tract",
+            ProviderArg::OrtCpu => "ort-cpu",
+            ProviderArg::OrtCuda => "ort-cuda",
+            ProviderArg::OrtTensorrt => "ort-tensorrt",
+        }
+    }
+
+    fn gpu(self) -> bool {
+        matches!(self, ProviderArg::OrtCuda | ProviderArg::OrtTensorrt)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VariantArg {
+    /// The export as it is.
+    Fp32,
+    /// `--fold`: the shared layer as a Scan loop.
+    Folded,
+    /// `--fuse portable` (LayerNormalization, Gelu/FastGelu).
+    Fused,
+    /// `--quantize int8` (portable format).
+    Int8,
+    /// `--precision fp16`.
+    Fp16,
+}
+
+impl VariantArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            VariantArg::Fp32 => "fp32",
+            VariantArg::Folded => "folded",
+            VariantArg::Fused => "fused",
+            VariantArg::Int8 => "int8",
+            VariantArg::Fp16 => "fp16",
+        }
+    }
+
+    fn options(self) -> ConvertOptions {
+        let mut options = ConvertOptions::default();
+        match self {
+            VariantArg::Fp32 => {}
+            VariantArg::Folded => options.loops = LoopMode::Fold,
+            VariantArg::Fused => options.fuse = Some(FuseFlavour::Portable),
+            VariantArg::Int8 => options.quantize = Some(QuantizeOptions::default()),
+            VariantArg::Fp16 => options.float16 = true,
+        }
+        options
+    }
+}
+
+#[derive(Parser)]
+#[command(
+    name = "albert-bench",
+    version,
+    about = "Benchmark an ALBERT model across engines, providers, variants, batch sizes, lengths and threads"
+)]
+struct Cli {
+    /// An export directory (model.onnx, config.json, tokenizer.json) or a checkpoint directory
+    /// (model.safetensors: exported first).
+    model: PathBuf,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ProviderArg::Tract, ProviderArg::OrtCpu, ProviderArg::OrtCuda, ProviderArg::OrtTensorrt])]
+    providers: Vec<ProviderArg>,
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [VariantArg::Fp32, VariantArg::Folded, VariantArg::Int8])]
+    variants: Vec<VariantArg>,
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 8])]
+    batch: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_values_t = [128usize])]
+    seq: Vec<usize>,
+    /// ONNX Runtime intra-op threads [default: the number of cores]; tract is single-threaded.
+    #[arg(long, value_delimiter = ',')]
+    threads: Option<Vec<usize>>,
+    /// Timed seconds per cell (after warm-up); at least --min-runs runs.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    #[arg(long, default_value_t = 5)]
+    min_runs: usize,
+    /// Real text for the inputs (one sentence per line) [default: the committed corpus sample].
+    #[arg(long)]
+    text: Option<PathBuf>,
+    /// Write the rows as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write report.md, results.json and SVG charts into this directory (also where variants
+    /// and exports are made) [default: bench-report].
+    #[arg(long, default_value = "bench-report")]
+    report: PathBuf,
+    /// libonnxruntime.so [default: $ORT_DYLIB_PATH, then the project's .venv].
+    #[arg(long)]
+    ort_library: Option<PathBuf>,
+    /// CUDA device for ort-cuda and ort-tensorrt.
+    #[arg(long, default_value_t = 0)]
+    device: i32,
+}
+
+/// One row of the results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub provider: &'static str,
+    pub variant: &'static str,
+    pub batch: usize,
+    pub seq: usize,
+    pub threads: usize,
+    pub status: String,
+    pub load_seconds: Option<f64>,
+    #[serde(flatten)]
+    pub timing: Option<cell::Timing>,
+    pub sequences_per_second: Option<f64>,
+    pub tokens_per_second: Option<f64>,
+    pub peak_rss_mb: Option<f64>,
+    pub gflops: Option<f64>,
+    /// Achieved GFLOP/s over the machine's measured single-GEMM rate at the same threads.
+    pub gemm_efficiency: Option<f64>,
+    pub max_abs_vs_fp32: Option<f64>,
+    pub cosine_vs_fp32: Option<f64>,
+    pub model_bytes: Option<u64>,
+}
+
+impl Row {
+    fn skipped(
+        provider: ProviderArg,
+        variant: VariantArg,
+        batch: usize,
+        seq: usize,
+        threads: usize,
+        reason: String,
+    ) -> Row {
+        Row {
+            provider: provider.name(),
+            variant: variant.name(),
+            batch,
+            seq,
+            threads,
+            status: format!("skipped: {reason}"),
+            load_seconds: None,
+            timing: None,
+            sequences_per_second: None,
+            tokens_per_second: None,
+            peak_rss_mb: None,
+            gflops: None,
+            gemm_efficiency: None,
+            max_abs_vs_fp32: None,
+            cosine_vs_fp32: None,
+            model_bytes: None,
+        }
+    }
+}
+
+fn default_text() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/corpus/heldout-sample.txt")
+}
+
+/// The export directory to benchmark: the input, or its export when it is a checkpoint.
+fn export_of(model: &Path, work: &Path) -> Result<PathBuf> {
+    if model.join(MODEL_FILE).exists() {
+        return Ok(model.to_path_buf());
+    }
+    if !model.join(WEIGHTS_FILE).exists() {
+        bail!(
+            "{}: neither an export ({MODEL_FILE}) nor a checkpoint ({WEIGHTS_FILE})",
+            model.display()
+        );
+    }
+    let out = work.join("export");
+    eprintln!(
+        "exporting the checkpoint {} to {}",
+        model.display(),
+        out.display()
+    );
+    export_dir(model, &out, &ExportOptions::default())
+        .with_context(|| format!("exporting {}", model.display()))?;
+    Ok(out)
+}
+
+fn make_variant(source: &Path, variant: VariantArg, work: &Path) -> Result<PathBuf> {
+    if variant == VariantArg::Fp32 {
+        return Ok(source.join(MODEL_FILE));
+    }
+    let out = work.join("variants").join(variant.name());
+    std::fs::create_dir_all(&out)?;
+    let mut model = proto::read_model(&source.join(MODEL_FILE))?;
+    convert::convert(&mut model, &variant.options())
+        .with_context(|| format!("making the {} variant", variant.name()))?;
+    let path = out.join(MODEL_FILE);
+    proto::write_model(&path, model, EXTERNAL_DATA_THRESHOLD)?;
+    Ok(path)
+}
+
+fn load(
+    provider: ProviderArg,
+    model: &Path,
+    threads: usize,
+    cli: &Cli,
+) -> Result<Box<dyn Backend>> {
+    let ort = |p: Provider| {
+        BackendChoice::Ort(OrtOptions {
+            library: cli.ort_library.clone(),
+            providers: vec![p],
+            intra_threads: threads,
+            ..OrtOptions::default()
+        })
+    };
+    let choice = match provider {
+        ProviderArg::Tract => BackendChoice::Tract(TractOptions::default()),
+        ProviderArg::OrtCpu => ort(Provider::Cpu),
+        ProviderArg::OrtCuda => ort(Provider::Cuda { device: cli.device }),
+        ProviderArg::OrtTensorrt => ort(Provider::TensorRt {
+            device: cli.device,
+            fp16: false,
+            engine_cache: Some(cli.report.join("tensorrt-cache")),
+        }),
+    };
+    Ok(albert_runtime::backend::load(model, &choice)?)
+}
+
+/// The machine's fp32 GEMM rate through ONNX Runtime's CPU provider at `threads`: one
+/// 1024×1024×1024 MatMul, timed for a second.
+fn gemm_gflops(work: &Path, threads: usize, cli: &Cli) -> Result<f64> {
+    use albert_onnx::proto::pb::tensor_proto::DataType;
+    use albert_onnx::proto::{Dim, tensor_f32, value_info};
+    let n = 1024usize;
+    let path = work.join("gemm.onnx");
+    if !path.exists() {
+        let b: Vec<f32> = (0..n * n)
+            .map(|i| ((i % 97) as f32 - 48.0) / 97.0)
+            .collect();
+        let graph = albert_onnx::proto::pb::GraphProto {
+            name: "gemm".into(),
+            node: vec![albert_onnx::graph::node(
+                "MatMul",
+                "MatMul".into(),
+                &["x", "b"],
+                &["y"],
+                vec![],
+            )],
+            initializer: vec![tensor_f32("b", &[n, n], &b)],
+            input: vec![value_info(
+                "x",
+                DataType::Float,
+                &[Dim::Fixed(n), Dim::Fixed(n)],
+            )],
+            output: vec![value_info(
+                "y",
+                DataType::Float,
+                &[Dim::Fixed(n), Dim::Fixed(n)],
+            )],
+            ..Default::default()
+        };
+        let model = albert_onnx::proto::pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![albert_onnx::proto::pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 17,
+            }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        proto::write_model(&path, model, EXTERNAL_DATA_THRESHOLD)?;
+    }
+    let x = ndarray::ArrayD::from_shape_fn(vec![n, n], |i| ((i[0] + 3 * i[1]) % 13) as f32 / 13.0);
+    let options = OrtOptions {
+        library: cli.ort_library.clone(),
+        intra_threads: threads,
+        ..OrtOptions::default()
+    };
+    let seconds = albert_runtime::backend::ort::seconds_per_run(&path, &options, x, 1.0)?;
+    Ok(2.0 * (n as f64).powi(3) / seconds / 1e9)
+}
+
+fn drift(reference: &ModelOutputs, got: &ModelOutputs) -> Option<(f64, f64)> {
+    let (name, want) = reference.iter().next()?;
+    let value = got.get(name)?;
+    if want.shape() != value.shape() {
+        return None;
+    }
+    let (mut max, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64);
+    for (&a, &b) in want.iter().zip(value.iter()) {
+        let (a, b) = (f64::from(a), f64::from(b));
+        max = max.max((a - b).abs());
+        dot += a * b;
+        na += a * a;
+        nb += b * b;
+    }
+    Some((max, dot / (na.sqrt() * nb.sqrt()).max(f64::MIN_POSITIVE)))
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.report)
+        .with_context(|| format!("creating {}", cli.report.display()))?;
+    let export = export_of(&cli.model, &cli.report)?;
+    let config = AlbertConfig::from_file(&export.join(CONFIG_FILE))?;
+    let tokenizer_path = export.join(TOKENIZER_FILE);
+    if !tokenizer_path.exists() {
+        bail!(
+            "{}: the benchmark feeds real text and needs the model's tokenizer",
+            tokenizer_path.display()
+        );
+    }
+    let tokenizer = albert_core::tokenizer::load(&tokenizer_path)?;
+    let special = |t: &str| tokenizer.token_to_id(t).map(i64::from);
+    let (cls, sep) = (special("[CLS]").unwrap_or(2), special("[SEP]").unwrap_or(3));
+    let text = cli.text.clone().unwrap_or_else(default_text);
+    let stream = inputs::token_stream(&tokenizer, &text)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cli.threads.clone().unwrap_or_else(|| vec![cores]);
+
+    // Variants, made once with the converter.
+    let mut variants: Vec<(VariantArg, Result<PathBuf, String>)> = Vec::new();
+    for &v in &cli.variants {
+        variants.push((
+            v,
+            make_variant(&export, v, &cli.report).map_err(|e| format!("{e:#}")),
+        ));
+    }
+    let head = {
+        let model = proto::read_model(&export.join(MODEL_FILE))?;
+        let outputs: Vec<String> = model
+            .graph
+            .iter()
+            .flat_map(|g| g.output.iter().map(|o| o.name.clone()))
+            .collect();
+        if outputs
+            .iter()
+            .any(|o| o == "logits" || o == "prediction_logits")
+        {
+            flops::Head::MaskedLm
+        } else {
+            flops::Head::Base
+        }
+    };
+
+    // The machine's GEMM rate per thread count (ONNX Runtime CPU).
+    let mut gemm: Vec<(usize, f64)> = Vec::new();
+    if cli.providers.contains(&ProviderArg::OrtCpu) {
+        for &t in &threads {
+            match gemm_gflops(&cli.report, t, &cli) {
+                Ok(rate) => gemm.push((t, rate)),
+                Err(e) => eprintln!("GEMM calibration at {t} threads failed: {e:#}"),
+            }
+        }
+    }
+
+    let cells: usize = cli
+        .providers
+        .iter()
+        .map(|p| {
+            if *p == ProviderArg::Tract {
+                1
+            } else {
+                threads.len()
+            }
+        })
+        .sum::<usize>()
+        * variants.len()
+        * cli.batch.len()
+        * cli.seq.len();
+    let bar = ProgressBar::new(cells as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} cells [{elapsed} < {eta}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut rows: Vec<Row> = Vec::new();
+    // float32 reference outputs per shape (the fp32 export on ORT CPU, else tract).
+    let mut references: Vec<((usize, usize), ModelOutputs)> = Vec::new();
+    let reference_backend = load(ProviderArg::OrtCpu, &export.join(MODEL_FILE), cores, &cli)
+        .or_else(|_| load(ProviderArg::Tract, &export.join(MODEL_FILE), 1, &cli))
+        .context("loading the float32 export for the drift reference")?;
+    for &batch in &cli.batch {
+        for &seq in &cli.seq {
+            if seq > config.max_position_embeddings {
+                bail!(
+                    "--seq {seq} exceeds the model's max_position_embeddings {}",
+                    config.max_position_embeddings
+                );
+            }
+            let feed = inputs::packed(&stream, cls, sep, batch, seq);
+            references.push(((batch, seq), reference_backend.run(&feed)?));
+        }
+    }
+    drop(reference_backend);
+
+    for &provider in &cli.providers {
+        let thread_counts: Vec<usize> = if provider == ProviderArg::Tract {
+            vec![1]
+        } else {
+            threads.clone()
+        };
+        for (variant, path) in &variants {
+            for &t in &thread_counts {
+                for &batch in &cli.batch {
+                    for &seq in &cli.seq {
+                        bar.set_message(format!(
+                            "{} {} b{batch} s{seq} {t}t",
+                            provider.name(),
+                            variant.name()
+                        ));
+                        let row = run_cell(
+                            &cli,
+                            provider,
+                            *variant,
+                            path,
+                            t,
+                            batch,
+                            seq,
+                            &stream,
+                            (cls, sep),
+                            &references,
+                            &config,
+                            head,
+                            &gemm,
+                        );
+                        bar.inc(1);
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+
+    println!("{}", report::table(&rows));
+    for line in report::skipped_summary(&rows) {
+        println!("{line}");
+    }
+    if !gemm.is_empty() {
+        for (t, rate) in &gemm {
+            println!(
+                "machine GEMM rate (ONNX Runtime CPU, 1024³ fp32 MatMul, {t} threads): {rate:.1} GFLOP/s"
+            );
+        }
+    }
+    let json = serde_json::to_string_pretty(&serde_json::json!({
+        "model": export,
+        "config": {"hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers, "vocab_size": config.vocab_size},
+        "gemm_gflops": gemm.iter().map(|(t, r)| serde_json::json!({"threads": t, "gflops": r})).collect::<Vec<_>>(),
+        "rows": rows,
+    }))?;
+    if let Some(path) = &cli.json {
+        albert_core::write_atomic(path, json.as_bytes())?;
+    }
+    albert_core::write_atomic(&cli.report.join("results.json"), json.as_bytes())?;
+    report::write(&cli.report, &rows, &gemm)?;
+    println!("report: {}", cli.report.join("report.md").display());
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_cell(
+    cli: &Cli,
+    provider: ProviderArg,
+    variant: VariantArg,
+    path: &Result<PathBuf, String>,
+    threads: usize,
+    batch: usize,
+    seq: usize,
+    stream: &[i64],
+    (cls, sep): (i64, i64),
+    references: &[((usize, usize), ModelOutputs)],
+    config: &AlbertConfig,
+    head: flops::Head,
+    gemm: &[(usize, f64)],
+) -> Row {
+    let skipped = |reason: String| Row::skipped(provider, variant, batch, seq, threads, reason);
+    let path = match path {
+        Ok(p) => p,
+        Err(e) => return skipped(format!("the variant could not be made: {e}")),
+    };
+    if provider.gpu() && variant == VariantArg::Int8 {
+        return skipped("DynamicQuantizeLinear + MatMulInteger run on the CPU only".into());
+    }
+    let reset = cell::reset_peak_rss();
+    let start = Instant::now();
+    let backend = match load(provider, path, threads, cli) {
+        Ok(b) => b,
+        Err(e) => return skipped(format!("{e:#}")),
+    };
+    let load_seconds = start.elapsed().as_secs_f64();
+    let feed: ModelInputs = inputs::packed(stream, cls, sep, batch, seq);
+    let (timing, outputs) = match cell::time_runs(
+        backend.as_ref(),
+        &feed,
+        cli.warmup,
+        cli.min_runs,
+        Duration::from_secs_f64(cli.seconds),
+    ) {
+        Ok(r) => r,
+        Err(e) => return skipped(format!("run failed: {e:#}")),
+    };
+    let seconds = timing.p50_ms / 1e3;
+    let flops = flops::forward_flops(config, head, batch, seq);
+    let gflops = flops / seconds / 1e9;
+    let gemm_rate = gemm.iter().find(|(t, _)| *t == threads).map(|(_, r)| *r);
+    let reference = references
+        .iter()
+        .find(|(shape, _)| *shape == (batch, seq))
+        .map(|(_, r)| r);
+    let drift = reference.and_then(|r| drift(r, &outputs));
+    Row {
+        provider: provider.name(),
+        variant: variant.name(),
+        batch,
+        seq,
+        threads,
+        status: "ok".into(),
+        load_seconds: Some(load_seconds),
+        sequences_per_second: Some(batch as f64 / seconds),
+        tokens_per_second: Some((batch * seq) as f64 / seconds),
+        peak_rss_mb: if reset { cell::peak_rss_mb() } else { None },
+        gflops: Some(gflops),
+        gemm_efficiency: gemm_rate
+            .filter(|_| provider == ProviderArg::OrtCpu)
+            .map(|r| gflops / r),
+        max_abs_vs_fp32: drift.map(|d| d.0),
+        cosine_vs_fp32: drift.map(|d| d.1),
+        model_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
+        timing: Some(timing),
+    }
+}

@@ -1,0 +1,90 @@
+//! `albert-bench` as a user runs it, on the committed tiny export (real text from the corpus
+//! sample): every requested cell is in the JSON, measured or skipped with a reason.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn measures_every_cell_or_says_why_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/runtime/tiny-base");
+    let report = tmp.path().join("report");
+    let json = tmp.path().join("rows.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_albert-bench"))
+        .arg(&model)
+        .args([
+            "--providers",
+            "tract,ort-cpu,ort-cuda",
+            "--variants",
+            "fp32,folded,int8",
+        ])
+        .args([
+            "--batch",
+            "1,2",
+            "--seq",
+            "16",
+            "--threads",
+            "1",
+            "--seconds",
+            "0.05",
+            "--warmup",
+            "1",
+        ])
+        .arg("--report")
+        .arg(&report)
+        .arg("--json")
+        .arg(&json)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    for file in ["report.md", "results.json", "latency.svg", "throughput.svg"] {
+        assert!(report.join(file).exists(), "{file} missing");
+    }
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = results["rows"].as_array().unwrap();
+    // 3 providers × 3 variants × 2 batch sizes × 1 length × 1 thread count.
+    assert_eq!(rows.len(), 18);
+    for row in rows {
+        let (provider, variant) = (
+            row["provider"].as_str().unwrap(),
+            row["variant"].as_str().unwrap(),
+        );
+        let status = row["status"].as_str().unwrap();
+        if provider == "ort-cuda" {
+            // No GPU on the CI machine: skipped with the reason (int8 is CPU-only anyway).
+            assert!(status.starts_with("skipped: "), "{row}");
+            continue;
+        }
+        assert_eq!(status, "ok", "{row}");
+        let (p50, p90, p99) = (
+            row["p50_ms"].as_f64().unwrap(),
+            row["p90_ms"].as_f64().unwrap(),
+            row["p99_ms"].as_f64().unwrap(),
+        );
+        assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{row}");
+        assert!(row["runs"].as_u64().unwrap() >= 5);
+        let tokens = row["tokens_per_second"].as_f64().unwrap();
+        let batch = row["batch"].as_f64().unwrap();
+        assert!(
+            (tokens - batch * 16.0 * 1e3 / p50).abs() <= 1e-6 * tokens,
+            "{row}"
+        );
+        // Drift against the float32 export: lossless variants ≤ 1e-4, int8 close in cosine.
+        let cosine = row["cosine_vs_fp32"].as_f64().unwrap();
+        match variant {
+            "int8" => assert!(cosine >= 0.999, "{row}"),
+            _ => assert!(row["max_abs_vs_fp32"].as_f64().unwrap() <= 1e-4, "{row}"),
+        }
+    }
+    assert!(stdout.contains("ort-cuda fp32: skipped"), "{stdout}");
+}
