@@ -5,6 +5,7 @@
 //! Providers that cannot run here are listed as skipped with the reason.
 
 mod cell;
+mod compare;
 mod flops;
 mod inputs;
 mod report;
@@ -129,6 +130,14 @@ struct Cli {
     /// libonnxruntime.so [default: $ORT_DYLIB_PATH, then the project's .venv].
     #[arg(long)]
     ort_library: Option<PathBuf>,
+    /// Also measure external anchors in this run (tools/bench_anchors.py in the project venv:
+    /// HF PyTorch eager, ONNX Runtime Python on torch.onnx.export output, with its transformer
+    /// optimizer and with its int8 quantize_dynamic) and report our best variant's ratio to each.
+    #[arg(long)]
+    compare: bool,
+    /// Python for --compare [default: the project's .venv].
+    #[arg(long)]
+    python: Option<PathBuf>,
     /// CUDA device for ort-cuda and ort-tensorrt.
     #[arg(long, default_value_t = 0)]
     device: i32,
@@ -471,7 +480,17 @@ fn main() -> Result<()> {
             );
         }
     }
+    let comparisons = if cli.compare {
+        let anchors = compare::run_anchors(&cli, &export.join(CONFIG_FILE), &threads)?;
+        let ratios = compare::ratios(&rows, &anchors);
+        println!("{}", compare::table(&ratios));
+        Some((anchors, ratios))
+    } else {
+        None
+    };
     let json = serde_json::to_string_pretty(&serde_json::json!({
+        "anchors": comparisons.as_ref().map(|c| &c.0),
+        "ratios": comparisons.as_ref().map(|c| &c.1),
         "model": export,
         "config": {"hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers, "vocab_size": config.vocab_size},
         "gemm_gflops": gemm.iter().map(|(t, r)| serde_json::json!({"threads": t, "gflops": r})).collect::<Vec<_>>(),
@@ -481,7 +500,12 @@ fn main() -> Result<()> {
         albert_core::write_atomic(path, json.as_bytes())?;
     }
     albert_core::write_atomic(&cli.report.join("results.json"), json.as_bytes())?;
-    report::write(&cli.report, &rows, &gemm)?;
+    report::write(
+        &cli.report,
+        &rows,
+        &gemm,
+        comparisons.as_ref().map(|c| c.1.as_slice()),
+    )?;
     println!("report: {}", cli.report.join("report.md").display());
     Ok(())
 }

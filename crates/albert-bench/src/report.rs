@@ -153,7 +153,12 @@ fn chart(
 }
 
 /// Writes `report.md`, `latency.svg` and `throughput.svg` into `dir`.
-pub fn write(dir: &Path, rows: &[Row], gemm: &[(usize, f64)]) -> Result<()> {
+pub fn write(
+    dir: &Path,
+    rows: &[Row],
+    gemm: &[(usize, f64)],
+    ratios: Option<&[crate::compare::Ratio]>,
+) -> Result<()> {
     chart(
         &dir.join("latency.svg"),
         rows,
@@ -191,6 +196,23 @@ pub fn write(dir: &Path, rows: &[Row], gemm: &[(usize, f64)]) -> Result<()> {
         md.push_str("\nSkipped:\n\n");
         for line in skipped {
             md.push_str(&format!("- {line}\n"));
+        }
+    }
+    if let Some(ratios) = ratios {
+        md.push_str("\nAgainst external anchors measured in the same run (ratio = ours / anchor, p50; below 1 is faster):\n\n");
+        md.push_str("| batch | seq | threads | anchor | anchor p50 ms | our best | our p50 ms | ratio |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+        for r in ratios {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {:.1} | {} | {:.1} | {:.2} |\n",
+                r.batch,
+                r.seq,
+                r.threads,
+                r.anchor,
+                r.anchor_p50_ms,
+                r.ours,
+                r.ours_p50_ms,
+                r.ratio
+            ));
         }
     }
     md.push_str("\n![latency](latency.svg)\n\n![throughput](throughput.svg)\n");

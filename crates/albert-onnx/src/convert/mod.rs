@@ -113,10 +113,12 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
             d.identical, d.transposed, d.concatenated, d.nodes, d.bytes_before, d.bytes_after
         ),
     });
-    // float16 wants each LayerNorm as one operator, which keeps its statistics in float32.
+    // float16 wants each LayerNorm as one operator, which keeps its statistics in float32; int8
+    // runs faster with LayerNorm and GELU fused first (ALBERT-base, ONNX Runtime CPU, 2 threads:
+    // 23.5 vs 31.0 ms at batch 1). Portable fusion runs in both engines.
     let fuse = options
         .fuse
-        .or(options.float16.then_some(FuseFlavour::Portable));
+        .or((options.float16 || options.quantize.is_some()).then_some(FuseFlavour::Portable));
     if let Some(flavour) = fuse {
         let f = fuse::fuse(graph, flavour, opset)?;
         log.push(PassLog {

@@ -1,0 +1,136 @@
+//! `--compare`: external anchors measured in the same run by `tools/bench_anchors.py` (HF PyTorch
+//! eager; ONNX Runtime's Python API on `torch.onnx.export` output as is, after its transformer
+//! optimizer, and after its int8 `quantize_dynamic`), and the ratio of our best variant to each.
+//! Float anchors are compared with our best float variant, int8 anchors with our best int8.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::{Deserialize, Serialize};
+
+use crate::{Cli, Row};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Anchor {
+    pub anchor: String,
+    pub batch: usize,
+    pub seq: usize,
+    pub threads: usize,
+    pub p50_ms: f64,
+    pub mean_ms: f64,
+    pub runs: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    pub batch: usize,
+    pub seq: usize,
+    pub threads: usize,
+    pub anchor: String,
+    pub anchor_p50_ms: f64,
+    /// Our best cell: `provider variant`.
+    pub ours: String,
+    pub ours_p50_ms: f64,
+    /// ours / anchor (below 1: we are faster).
+    pub ratio: f64,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<Anchor>> {
+    let python = cli
+        .python
+        .clone()
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    let script = repo().join("tools/bench_anchors.py");
+    let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
+    let mut anchors = Vec::new();
+    for &t in threads {
+        eprintln!(
+            "measuring the external anchors at {t} threads ({})",
+            script.display()
+        );
+        let out = Command::new(&python)
+            .arg(&script)
+            .arg("--config")
+            .arg(config)
+            .args(["--batch", &join(&cli.batch), "--seq", &join(&cli.seq)])
+            .args([
+                "--threads",
+                &t.to_string(),
+                "--seconds",
+                &cli.seconds.to_string(),
+            ])
+            .output()
+            .with_context(|| format!("running {} (--python)", python.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{} failed (it needs transformers in the venv: .venv/bin/pip install transformers==5.24.0):\n{}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let rows: Vec<Anchor> =
+            serde_json::from_slice(&out.stdout).context("reading the anchors' JSON")?;
+        anchors.extend(rows);
+    }
+    Ok(anchors)
+}
+
+pub fn ratios(rows: &[Row], anchors: &[Anchor]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    for a in anchors {
+        let int8 = a.anchor.contains("int8");
+        let best = rows
+            .iter()
+            .filter(|r| r.status == "ok" && r.batch == a.batch && r.seq == a.seq)
+            .filter(|r| r.threads == a.threads || r.provider == "tract")
+            .filter(|r| (r.variant == "int8") == int8)
+            .filter_map(|r| r.timing.as_ref().map(|t| (r, t.p50_ms)))
+            .min_by(|x, y| x.1.total_cmp(&y.1));
+        if let Some((r, p50)) = best {
+            out.push(Ratio {
+                batch: a.batch,
+                seq: a.seq,
+                threads: a.threads,
+                anchor: a.anchor.clone(),
+                anchor_p50_ms: a.p50_ms,
+                ours: format!("{} {}", r.provider, r.variant),
+                ours_p50_ms: p50,
+                ratio: p50 / a.p50_ms,
+            });
+        }
+    }
+    out
+}
+
+pub fn table(ratios: &[Ratio]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "batch",
+        "seq",
+        "threads",
+        "anchor",
+        "anchor p50 ms",
+        "our best",
+        "our p50 ms",
+        "ours / anchor",
+    ]);
+    for r in ratios {
+        table.add_row([
+            r.batch.to_string(),
+            r.seq.to_string(),
+            r.threads.to_string(),
+            r.anchor.clone(),
+            format!("{:.1}", r.anchor_p50_ms),
+            r.ours.clone(),
+            format!("{:.1}", r.ours_p50_ms),
+            format!("{:.2}", r.ratio),
+        ]);
+    }
+    table
+}
