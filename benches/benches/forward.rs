@@ -1,5 +1,7 @@
 //! One forward pass of an ALBERT-base-shaped export (random weights; speed does not depend on
-//! them), ONNX Runtime (CPU) vs tract, at batch 1 and 8, length 128, side by side in one run.
+//! them), ONNX Runtime (CPU) vs tract, at batch 1 and 8, length 128, side by side in one run; and
+//! of a small model (the committed tiny fixture: E 16, H 32, 3 layers), where per-call overhead
+//! dominates, at batch 1 × 16 and 8 × 40.
 //!
 //!     cargo bench -p albert-benches --bench forward
 //!
@@ -72,5 +74,30 @@ fn forward(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, forward);
+fn forward_small(c: &mut Criterion) {
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/runtime/tiny-base/model.onnx");
+    let load = |choice: BackendChoice| albert_runtime::backend::load(&model, &choice).unwrap();
+    let backends: Vec<(&str, Box<dyn Backend>)> = vec![
+        (
+            "ort-1-thread",
+            load(BackendChoice::Ort(OrtOptions {
+                intra_threads: 1,
+                ..OrtOptions::default()
+            })),
+        ),
+        ("tract", load(BackendChoice::Tract(TractOptions::default()))),
+    ];
+    for (batch, length) in [(1, 16), (8, 40)] {
+        let mut group = c.benchmark_group(format!("tiny forward b{batch} s{length}"));
+        group.throughput(Throughput::Elements((batch * length) as u64));
+        let feed = inputs(batch, length, 400);
+        for (name, backend) in &backends {
+            group.bench_function(*name, |b| b.iter(|| backend.run(&feed).unwrap()));
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, forward, forward_small);
 criterion_main!(benches);
