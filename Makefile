@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON := .venv/bin/python
 TRANSFORMERS := transformers==5.24.0
 
-.PHONY: setup build release test lint fixtures check-hf check-large corpus tiny-model clean
+.PHONY: setup build release test lint fixtures check-hf check-large corpus tiny-model demo clean
 
 setup:
 	@bash tools/setup.sh
@@ -53,6 +53,10 @@ corpus: setup
 # Rebuilds models/albert-tiny-en exactly as its model card says (about 40 minutes on 2 cores).
 tiny-model: release corpus
 	bash tools/make_tiny_model.sh
+
+# The toolchain end to end on the bundled model (tools/demo.sh; MODEL=<checkpoint> to use another).
+demo:
+	@bash tools/demo.sh
 
 clean:
 	$(CARGO) clean
