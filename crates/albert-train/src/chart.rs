@@ -1,5 +1,6 @@
-//! Training curves as an SVG chart (plotters): loss, and MLM and SOP/NSP accuracy, for the
-//! training steps and the held-out evaluations, read back from `metrics.jsonl`.
+//! Training curves as an SVG chart (plotters): loss, and MLM and SOP/NSP accuracy (or a fine-tuned
+//! classifier's validation accuracy), for the training steps and the held-out evaluations, read
+//! back from `metrics.jsonl`.
 
 use std::path::Path;
 
@@ -133,6 +134,8 @@ pub fn write_training_chart(metrics: &Path, out: &Path) -> Result<(), String> {
                 series(&lines, "eval", "sentence_accuracy"),
                 MAGENTA,
             ),
+            // Fine-tuning writes a classifier's validation accuracy.
+            ("validation", series(&lines, "eval", "accuracy"), BLACK),
         ],
         Some((0.0, 1.0)),
     )?;

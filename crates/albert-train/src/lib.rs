@@ -3,11 +3,13 @@
 //! * [`model`]: the model, numerically equal to HF transformers (fixtures in `tests/fixtures/hf`),
 //!   with every cross-layer sharing strategy of the paper and HF-layout checkpoints.
 //! * [`device`]: `--device auto|cpu|cuda[:N]`.
+//! * [`pretrain`]: MLM + SOP/NSP pretraining; [`finetune`]: sequence classification.
 
 pub mod chart;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod finetune;
 pub mod model;
 pub mod optim;
 pub mod pretrain;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use albert_core::params::{self, Component, Parts};
 use albert_core::{AlbertConfig, Head, Preset, Sharing};
 use albert_train::{AlbertModel, DeviceChoice};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 
@@ -30,6 +30,135 @@ enum Command {
     Tokenizer(TokenizerArgs),
     /// Pretrain with MLM (n-gram masking) and SOP, NSP or no sentence objective.
     Pretrain(Box<PretrainArgs>),
+    /// Fine-tune a checkpoint for sequence classification (single texts or pairs) from CSV or
+    /// JSON lines, keeping the best epoch by validation accuracy.
+    Finetune(Box<FinetuneArgs>),
+}
+
+#[derive(Args)]
+struct FinetuneArgs {
+    /// The starting checkpoint (ours or Hugging Face's), with its tokenizer.json.
+    #[arg(long)]
+    model: PathBuf,
+    /// Training examples: .csv (with a header) or .jsonl.
+    #[arg(long)]
+    train: PathBuf,
+    /// Validation examples [default: --validation-fraction of --train, split with --seed].
+    #[arg(long)]
+    validation: Option<PathBuf>,
+    #[arg(long, default_value_t = 0.1)]
+    validation_fraction: f64,
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    /// The second text of pairs (omit for single texts).
+    #[arg(long)]
+    pair_column: Option<String>,
+    #[arg(long, default_value = "label")]
+    label_column: String,
+    /// Output directory (best/, metrics.jsonl, curves.svg).
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long, default_value_t = 128)]
+    max_seq_length: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    #[arg(long, default_value_t = 5e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 0.1)]
+    warmup_fraction: f64,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f64,
+    /// Stop after this many epochs without a better validation accuracy.
+    #[arg(long, default_value_t = 2)]
+    patience: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Export the best checkpoint to ONNX (<output>/onnx, task sequence-classification).
+    #[arg(long)]
+    export: bool,
+}
+
+fn finetune_command(args: &FinetuneArgs) -> Result<()> {
+    use albert_train::finetune::{Columns, FinetuneOptions, finetune, read_examples};
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let columns = Columns {
+        text: args.text_column.clone(),
+        pair: args.pair_column.clone(),
+        label: args.label_column.clone(),
+    };
+    let mut train = read_examples(&args.train, &columns)?;
+    let validation = match &args.validation {
+        Some(path) => read_examples(path, &columns)?,
+        None => {
+            if !(0.0..1.0).contains(&args.validation_fraction) || args.validation_fraction == 0.0 {
+                bail!(
+                    "--validation-fraction must lie in (0, 1), got {}",
+                    args.validation_fraction
+                );
+            }
+            let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed ^ 0x5eed);
+            train.shuffle(&mut rng);
+            let n = ((train.len() as f64) * args.validation_fraction)
+                .round()
+                .max(1.0) as usize;
+            train.split_off(train.len() - n)
+        }
+    };
+    let device = args.device.resolve()?;
+    let options = FinetuneOptions {
+        model: args.model.clone(),
+        train,
+        validation,
+        output: args.output.clone(),
+        max_seq_length: args.max_seq_length,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        learning_rate: args.lr,
+        warmup_fraction: args.warmup_fraction,
+        weight_decay: args.weight_decay,
+        patience: args.patience,
+        seed: args.seed,
+        device,
+        progress: true,
+    };
+    println!(
+        "fine-tuning {} on {device:?}: {} training and {} validation examples",
+        args.model.display(),
+        options.train.len(),
+        options.validation.len()
+    );
+    let summary = finetune(&options, Arc::new(AtomicBool::new(false)))?;
+    println!(
+        "labels: {}; best validation accuracy {:.4} at epoch {} of {} (always answering the most frequent training label: {:.4})",
+        summary.labels.join(", "),
+        summary.best_accuracy,
+        summary.best_epoch,
+        summary.epochs_run,
+        summary.majority_accuracy
+    );
+    println!("best checkpoint: {}", summary.best_checkpoint.display());
+    if args.export {
+        let out = args.output.join("onnx");
+        let exported = albert_onnx::export_dir(
+            &summary.best_checkpoint,
+            &out,
+            &albert_onnx::ExportOptions::default(),
+        )?;
+        println!(
+            "exported {} ({})",
+            exported.model_path.display(),
+            exported.task
+        );
+    }
+    Ok(())
 }
 
 #[derive(Args)]
@@ -448,5 +577,6 @@ fn main() -> Result<()> {
         Command::Init(args) => init_command(args),
         Command::Tokenizer(args) => tokenizer_command(args),
         Command::Pretrain(args) => pretrain_command(args),
+        Command::Finetune(args) => finetune_command(args),
     }
 }
