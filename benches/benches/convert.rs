@@ -21,25 +21,11 @@ use albert_onnx::convert::{
 };
 use albert_onnx::export::{ExportOptions, Task, export_dir};
 use albert_onnx::proto::{EXTERNAL_DATA_THRESHOLD, read_model, write_model};
-use albert_runtime::{Backend, BackendChoice, ModelInputs, OrtOptions};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use ndarray::Array2;
-use rand::{RngExt, SeedableRng};
+use albert_runtime::{Backend, BackendChoice, OrtOptions};
+mod common;
 
-fn inputs(batch: usize, length: usize, vocab: usize) -> ModelInputs {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    ModelInputs {
-        input_ids: Array2::from_shape_fn((batch, length), |(_, p)| {
-            if p == 0 {
-                2
-            } else {
-                rng.random_range(5..vocab as i64)
-            }
-        }),
-        attention_mask: Array2::ones((batch, length)),
-        token_type_ids: Array2::zeros((batch, length)),
-    }
-}
+use common::inputs;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn anchors() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/convert-anchors");

@@ -317,21 +317,12 @@ fn gemm_gflops(work: &Path, threads: usize, cli: &Cli) -> Result<f64> {
     Ok(2.0 * (n as f64).powi(3) / seconds / 1e9)
 }
 
+/// Drift of the first output against the float32 reference.
 fn drift(reference: &ModelOutputs, got: &ModelOutputs) -> Option<(f64, f64)> {
     let (name, want) = reference.iter().next()?;
     let value = got.get(name)?;
-    if want.shape() != value.shape() {
-        return None;
-    }
-    let (mut max, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64);
-    for (&a, &b) in want.iter().zip(value.iter()) {
-        let (a, b) = (f64::from(a), f64::from(b));
-        max = max.max((a - b).abs());
-        dot += a * b;
-        na += a * a;
-        nb += b * b;
-    }
-    Some((max, dot / (na.sqrt() * nb.sqrt()).max(f64::MIN_POSITIVE)))
+    (want.shape() == value.shape())
+        .then(|| albert_onnx::convert::report::max_abs_and_cosine(want, value))
 }
 
 fn main() -> Result<()> {

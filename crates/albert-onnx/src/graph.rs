@@ -288,6 +288,22 @@ impl Namer {
     }
 }
 
+/// A tensor value of an element type with no shape given (loop-body inputs and outputs).
+pub fn typed(name: &str, elem_type: DataType) -> crate::proto::pb::ValueInfoProto {
+    use crate::proto::pb::{TypeProto, type_proto};
+    crate::proto::pb::ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: elem_type as i32,
+                shape: None,
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 /// A node with the given inputs, outputs and attributes.
 pub fn node(
     op_type: &str,

@@ -119,12 +119,16 @@ pub fn metadata_value<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
 
 /// The bytes of all initializers (raw or typed data).
 pub fn initializer_bytes(model: &ModelProto) -> usize {
-    model.graph.as_ref().map_or(0, |g| {
-        g.initializer
-            .iter()
-            .map(|t| t.raw_data.len() + 4 * t.float_data.len() + 8 * t.int64_data.len())
-            .sum()
-    })
+    model.graph.as_ref().map_or(0, graph_initializer_bytes)
+}
+
+/// The bytes of a graph's initializers (raw or typed data).
+pub fn graph_initializer_bytes(graph: &pb::GraphProto) -> usize {
+    graph
+        .initializer
+        .iter()
+        .map(|t| t.raw_data.len() + 4 * t.float_data.len() + 8 * t.int64_data.len())
+        .sum()
 }
 
 /// The external data file name used next to `model_path` (`model.onnx` → `model.onnx.data`).

@@ -46,11 +46,6 @@ fn transposed_2d(t: &TensorProto, element: usize) -> Vec<u8> {
     out
 }
 
-/// Bytes held by the graph's initializers.
-pub fn initializer_bytes(graph: &GraphProto) -> usize {
-    graph.initializer.iter().map(|t| t.raw_data.len()).sum()
-}
-
 /// Merges initializers with the same type, shape and bytes. Returns how many were merged.
 fn merge_identical(graph: &mut GraphProto) -> usize {
     let mut first: HashMap<(i32, Vec<i64>, [u8; 32]), String> = HashMap::new();
@@ -335,7 +330,7 @@ fn fold_transposes(graph: &mut GraphProto) -> usize {
 /// Runs dedupe to a fixed point.
 pub fn dedupe(graph: &mut GraphProto) -> Result<DedupeStats> {
     let mut stats = DedupeStats {
-        bytes_before: initializer_bytes(graph),
+        bytes_before: crate::proto::graph_initializer_bytes(graph),
         ..Default::default()
     };
     let mut namer = Namer::new(graph);
@@ -357,6 +352,6 @@ pub fn dedupe(graph: &mut GraphProto) -> Result<DedupeStats> {
     fold_transposes(graph);
     graph::remove_dead(graph);
     graph::sort_nodes(graph)?;
-    stats.bytes_after = initializer_bytes(graph);
+    stats.bytes_after = crate::proto::graph_initializer_bytes(graph);
     Ok(stats)
 }

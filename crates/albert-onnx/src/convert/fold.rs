@@ -130,20 +130,38 @@ impl Chain {
 }
 
 /// Checks that blocks `[start + k·len, start + (k+1)·len)`, `k < count`, are chained copies.
+/// What every candidate check reads, computed once per graph: the (node, output) making each
+/// value, and the values each node reads (inputs and what its subgraphs read from outside).
+struct Dataflow<'g> {
+    producer: HashMap<&'g str, (usize, usize)>,
+    reads: Vec<Vec<String>>,
+}
+
+impl<'g> Dataflow<'g> {
+    fn new(graph: &'g GraphProto) -> Self {
+        let mut producer = HashMap::new();
+        for (i, node) in graph.node.iter().enumerate() {
+            for (o, out) in node.output.iter().enumerate() {
+                producer.insert(out.as_str(), (i, o));
+            }
+        }
+        Dataflow {
+            producer,
+            reads: graph.node.iter().map(graph::node_reads).collect(),
+        }
+    }
+}
+
 fn check_chain(
     graph: &GraphProto,
     inits: &HashMap<&str, &TensorProto>,
+    flow: &Dataflow,
     start: usize,
     len: usize,
     count: usize,
 ) -> std::result::Result<Chain, String> {
     let end = start + len * count;
-    let mut producer: HashMap<&str, (usize, usize)> = HashMap::new();
-    for (i, node) in graph.node.iter().enumerate() {
-        for (o, out) in node.output.iter().enumerate() {
-            producer.insert(out.as_str(), (i, o));
-        }
-    }
+    let producer = &flow.producer;
     let block_of =
         |i: usize| (i >= start && i < end).then(|| ((i - start) / len, (i - start) % len));
     let mut sources: Vec<Vec<Source>> = Vec::with_capacity(len);
@@ -223,8 +241,7 @@ fn check_chain(
     }
     // Readers of each block's values: only the same block, the next block at a carried slot, or
     // (for the last block's states) anything after the run.
-    let reads: Vec<Vec<String>> = graph.node.iter().map(graph::node_reads).collect();
-    for (i, names) in reads.iter().enumerate() {
+    for (i, names) in flow.reads.iter().enumerate() {
         for name in names {
             let Some(&(p, o)) = producer.get(name.as_str()) else {
                 continue;
@@ -336,6 +353,7 @@ fn find_chain(
     inits: &HashMap<&str, &TensorProto>,
 ) -> std::result::Result<Chain, String> {
     let sig = signatures(graph, inits);
+    let flow = Dataflow::new(graph);
     let mut first_error: Option<String> = None;
     let mut best: Option<(Score, Chain)> = None;
     let mut best_cover = None;
@@ -348,7 +366,7 @@ fn find_chain(
         {
             break;
         }
-        match check_chain(graph, inits, start, len, count) {
+        match check_chain(graph, inits, &flow, start, len, count) {
             Ok(chain) => {
                 best_cover = Some((len * count, len));
                 let score = (
@@ -422,20 +440,8 @@ fn elem_type(graph: &GraphProto, name: &str) -> i32 {
         .unwrap_or(DataType::Float as i32)
 }
 
-fn typed(name: &str, elem_type: i32) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.to_string(),
-        r#type: Some(crate::proto::pb::TypeProto {
-            value: Some(crate::proto::pb::type_proto::Value::TensorType(
-                crate::proto::pb::type_proto::Tensor {
-                    elem_type,
-                    shape: None,
-                },
-            )),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+fn elem(data_type: i32) -> DataType {
+    DataType::try_from(data_type).unwrap_or(DataType::Float)
 }
 
 fn graph_attr(name: &str, g: GraphProto) -> AttributeProto {
@@ -586,7 +592,7 @@ fn make_loop(
     let mut body_inputs: Vec<ValueInfoProto> = state_inputs
         .iter()
         .zip(&state_types)
-        .map(|(n, &t)| typed(n, t))
+        .map(|(n, &t)| graph::typed(n, elem(t)))
         .collect();
     if let Some(zero) = &marker {
         let raw = namer.fresh(&format!("{prefix}/body/state_0_in"));
@@ -608,7 +614,7 @@ fn make_loop(
             .find(|t| t.name == *outer)
             .map(|t| t.data_type)
             .unwrap_or(DataType::Float as i32);
-        body_inputs.push(typed(body, t));
+        body_inputs.push(graph::typed(body, elem(t)));
     }
     let body = GraphProto {
         name: format!("{prefix}/body"),
@@ -617,7 +623,7 @@ fn make_loop(
         output: body_outputs
             .iter()
             .zip(&state_types)
-            .map(|(n, &t)| typed(n, t))
+            .map(|(n, &t)| graph::typed(n, elem(t)))
             .collect(),
         ..Default::default()
     };
@@ -855,23 +861,11 @@ fn inline_scan(
                     .unwrap_or_else(|| o.name.clone())
             })
             .collect();
-        if last {
-            // States passed through unchanged by the body: an Identity gives the output its name.
-            for (s, value) in current.iter().enumerate() {
-                if *value != scan.output[s] {
-                    nodes.push(graph::node(
-                        "Identity",
-                        namer.fresh(&format!("/unfold{index}/Identity")),
-                        &[value],
-                        &[&scan.output[s]],
-                        vec![],
-                    ));
-                }
-            }
-        }
     }
-    if iterations == 0 {
-        for (s, value) in current.iter().enumerate() {
+    // States the body passes through unchanged (or all of them, with no iteration): an Identity
+    // gives the loop's output its name.
+    for (s, value) in current.iter().enumerate() {
+        if *value != scan.output[s] {
             nodes.push(graph::node(
                 "Identity",
                 namer.fresh(&format!("/unfold{index}/Identity")),

@@ -327,7 +327,7 @@ fn rewrite(
                         return body.clone();
                     }
                     let body = ctx.namer.fresh(&format!("{outer_name}.slice"));
-                    added_scan_inputs.push((outer_name.to_string(), typed(&body, elem)));
+                    added_scan_inputs.push((outer_name.to_string(), graph::typed(&body, elem)));
                     slice_inputs.insert(outer_name.to_string(), body.clone());
                     body
                 };
@@ -482,22 +482,6 @@ fn dequantized_lookup(node: &NodeProto, qw: &QuantizedWeight, namer: &mut Namer)
             vec![],
         ),
     ]
-}
-
-fn typed(name: &str, elem: DataType) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.to_string(),
-        r#type: Some(crate::proto::pb::TypeProto {
-            value: Some(crate::proto::pb::type_proto::Value::TensorType(
-                crate::proto::pb::type_proto::Tensor {
-                    elem_type: elem as i32,
-                    shape: None,
-                },
-            )),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 /// Quantizes a `Scan` body in place, adding scan inputs for stacked per-layer weights.

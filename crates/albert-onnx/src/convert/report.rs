@@ -50,11 +50,7 @@ impl ModelStats {
         let nodes_with_subgraphs = count_nodes(graph, &mut op_counts);
         ModelStats {
             file_bytes,
-            initializer_bytes: graph
-                .initializer
-                .iter()
-                .map(|t| t.raw_data.len() + 4 * t.float_data.len() + 8 * t.int64_data.len())
-                .sum(),
+            initializer_bytes: crate::proto::graph_initializer_bytes(graph),
             stored_float_elements: graph
                 .initializer
                 .iter()
@@ -101,7 +97,8 @@ impl DriftRow {
     }
 }
 
-fn max_abs_and_cosine(a: &ArrayD<f32>, b: &ArrayD<f32>) -> (f64, f64) {
+/// Max-abs difference and cosine of two outputs (infinite and 0 when their shapes differ).
+pub fn max_abs_and_cosine(a: &ArrayD<f32>, b: &ArrayD<f32>) -> (f64, f64) {
     if a.shape() != b.shape() {
         return (f64::INFINITY, 0.0);
     }
