@@ -116,7 +116,7 @@ pub fn write_training_chart(metrics: &Path, out: &Path) -> Result<(), String> {
     )?;
     panel(
         &right,
-        "accuracy",
+        "accuracy, F1",
         &[
             (
                 "MLM train",
@@ -134,8 +134,18 @@ pub fn write_training_chart(metrics: &Path, out: &Path) -> Result<(), String> {
                 series(&lines, "eval", "sentence_accuracy"),
                 MAGENTA,
             ),
-            // Fine-tuning writes a classifier's validation accuracy.
-            ("validation", series(&lines, "eval", "accuracy"), BLACK),
+            // Fine-tuning writes its task's validation metrics.
+            (
+                "validation accuracy",
+                series(&lines, "eval", "accuracy"),
+                BLACK,
+            ),
+            ("validation F1", series(&lines, "eval", "f1"), CYAN),
+            (
+                "validation exact match",
+                series(&lines, "eval", "exact_match"),
+                RGBColor(230, 140, 0),
+            ),
         ],
         Some((0.0, 1.0)),
     )?;

@@ -3,7 +3,8 @@
 //! * [`model`]: the model, numerically equal to HF transformers (fixtures in `tests/fixtures/hf`),
 //!   with every cross-layer sharing strategy of the paper and HF-layout checkpoints.
 //! * [`device`]: `--device auto|cpu|cuda[:N]`.
-//! * [`pretrain`]: MLM + SOP/NSP pretraining; [`finetune`]: sequence classification.
+//! * [`pretrain`]: MLM + SOP/NSP pretraining; [`finetune`]: sequence classification, token
+//!   classification and question answering.
 
 pub mod chart;
 pub mod data;

@@ -30,9 +30,17 @@ enum Command {
     Tokenizer(TokenizerArgs),
     /// Pretrain with MLM (n-gram masking) and SOP, NSP or no sentence objective.
     Pretrain(Box<PretrainArgs>),
-    /// Fine-tune a checkpoint for sequence classification (single texts or pairs) from CSV or
-    /// JSON lines, keeping the best epoch by validation accuracy.
+    /// Fine-tune a checkpoint for sequence classification (texts or pairs), token classification
+    /// or question answering from CSV or JSON lines, keeping the best epoch by validation metric.
     Finetune(Box<FinetuneArgs>),
+}
+
+/// The heads `albert-train finetune` trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum FinetuneTask {
+    SequenceClassification,
+    TokenClassification,
+    QuestionAnswering,
 }
 
 #[derive(Args)]
@@ -40,6 +48,9 @@ struct FinetuneArgs {
     /// The starting checkpoint (ours or Hugging Face's), with its tokenizer.json.
     #[arg(long)]
     model: PathBuf,
+    /// What to train: a label per text (or pair), a tag per word, or an answer span.
+    #[arg(long, value_enum, default_value = "sequence-classification")]
+    task: FinetuneTask,
     /// Training examples: .csv (with a header) or .jsonl.
     #[arg(long)]
     train: PathBuf,
@@ -48,13 +59,36 @@ struct FinetuneArgs {
     validation: Option<PathBuf>,
     #[arg(long, default_value_t = 0.1)]
     validation_fraction: f64,
+    /// sequence-classification: the text.
     #[arg(long, default_value = "text")]
     text_column: String,
-    /// The second text of pairs (omit for single texts).
+    /// sequence-classification: the second text of pairs (omit for single texts).
     #[arg(long)]
     pair_column: Option<String>,
+    /// sequence-classification: the label.
     #[arg(long, default_value = "label")]
     label_column: String,
+    /// token-classification: the words (a JSON array, or whitespace-separated in CSV).
+    #[arg(long, default_value = "tokens")]
+    tokens_column: String,
+    /// token-classification: one tag per word (same forms), e.g. BIO tags.
+    #[arg(long, default_value = "tags")]
+    tags_column: String,
+    /// question-answering: the question.
+    #[arg(long, default_value = "question")]
+    question_column: String,
+    /// question-answering: the context the answer is taken from.
+    #[arg(long, default_value = "context")]
+    context_column: String,
+    /// question-answering: SQuAD's {"text": [...], "answer_start": [...]} (JSON text in CSV).
+    #[arg(long, default_value = "answers")]
+    answers_column: String,
+    /// question-answering: tokens shared by consecutive windows of a long context.
+    #[arg(long, default_value_t = 32)]
+    doc_stride: usize,
+    /// question-answering: longest answer considered at validation, in tokens.
+    #[arg(long, default_value_t = 30)]
+    max_answer_length: usize,
     /// Output directory (best/, metrics.jsonl, curves.svg).
     #[arg(short, long)]
     output: PathBuf,
@@ -70,33 +104,30 @@ struct FinetuneArgs {
     warmup_fraction: f64,
     #[arg(long, default_value_t = 0.01)]
     weight_decay: f64,
-    /// Stop after this many epochs without a better validation accuracy.
+    /// Stop after this many epochs without a better validation metric (accuracy, entity F1 or
+    /// SQuAD F1).
     #[arg(long, default_value_t = 2)]
     patience: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Export the best checkpoint to ONNX (<output>/onnx, task sequence-classification).
+    /// Export the best checkpoint to ONNX (<output>/onnx, the task's head).
     #[arg(long)]
     export: bool,
 }
 
-fn finetune_command(args: &FinetuneArgs) -> Result<()> {
-    use albert_train::finetune::{Columns, FinetuneOptions, finetune, read_examples};
+/// Reads `--train` and `--validation` with `read`, or splits `--validation-fraction` off the
+/// training examples (shuffled with `--seed`).
+fn train_and_validation<T>(
+    args: &FinetuneArgs,
+    read: impl Fn(&std::path::Path) -> albert_train::Result<Vec<T>>,
+) -> Result<(Vec<T>, Vec<T>)> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-
-    let columns = Columns {
-        text: args.text_column.clone(),
-        pair: args.pair_column.clone(),
-        label: args.label_column.clone(),
-    };
-    let mut train = read_examples(&args.train, &columns)?;
+    let mut train = read(&args.train)?;
     let validation = match &args.validation {
-        Some(path) => read_examples(path, &columns)?,
+        Some(path) => read(path)?,
         None => {
             if !(0.0..1.0).contains(&args.validation_fraction) || args.validation_fraction == 0.0 {
                 bail!(
@@ -109,14 +140,67 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
             let n = ((train.len() as f64) * args.validation_fraction)
                 .round()
                 .max(1.0) as usize;
+            if n >= train.len() {
+                bail!(
+                    "{}: {} example(s) are too few to split off a validation set",
+                    args.train.display(),
+                    train.len()
+                );
+            }
             train.split_off(train.len() - n)
         }
     };
+    Ok((train, validation))
+}
+
+fn finetune_command(args: &FinetuneArgs) -> Result<()> {
+    use albert_train::finetune::{
+        Columns, FinetuneOptions, QaColumns, TagColumns, TaskData, finetune, read_examples,
+        read_qa_examples, read_tagged_examples,
+    };
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let data = match args.task {
+        FinetuneTask::SequenceClassification => {
+            let columns = Columns {
+                text: args.text_column.clone(),
+                pair: args.pair_column.clone(),
+                label: args.label_column.clone(),
+            };
+            let (train, validation) = train_and_validation(args, |p| read_examples(p, &columns))?;
+            TaskData::Sequence { train, validation }
+        }
+        FinetuneTask::TokenClassification => {
+            let columns = TagColumns {
+                words: args.tokens_column.clone(),
+                tags: args.tags_column.clone(),
+            };
+            let (train, validation) =
+                train_and_validation(args, |p| read_tagged_examples(p, &columns))?;
+            TaskData::Tokens { train, validation }
+        }
+        FinetuneTask::QuestionAnswering => {
+            let columns = QaColumns {
+                question: args.question_column.clone(),
+                context: args.context_column.clone(),
+                answers: args.answers_column.clone(),
+            };
+            let (train, validation) =
+                train_and_validation(args, |p| read_qa_examples(p, &columns))?;
+            TaskData::Answers {
+                train,
+                validation,
+                doc_stride: args.doc_stride,
+                max_answer_length: args.max_answer_length,
+            }
+        }
+    };
     let device = args.device.resolve()?;
+    let (n_train, n_validation) = data.sizes();
     let options = FinetuneOptions {
         model: args.model.clone(),
-        train,
-        validation,
+        data,
         output: args.output.clone(),
         max_seq_length: args.max_seq_length,
         batch_size: args.batch_size,
@@ -130,20 +214,32 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
         progress: true,
     };
     println!(
-        "fine-tuning {} on {device:?}: {} training and {} validation examples",
+        "fine-tuning {} for {} on {device:?}: {n_train} training and {n_validation} validation examples",
         args.model.display(),
-        options.train.len(),
-        options.validation.len()
+        options.data.head().name(),
     );
     let summary = finetune(&options, Arc::new(AtomicBool::new(false)))?;
+    if !summary.labels.is_empty() {
+        println!("labels: {}", summary.labels.join(", "));
+    }
+    let (metric, value) = summary.best.main();
+    let others: Vec<String> = summary.best.metrics[1..]
+        .iter()
+        .map(|(n, v)| format!("{n} {v:.4}"))
+        .collect();
     println!(
-        "labels: {}; best validation accuracy {:.4} at epoch {} of {} (always answering the most frequent training label: {:.4})",
-        summary.labels.join(", "),
-        summary.best_accuracy,
+        "best validation {metric} {value:.4} at epoch {} of {}{}",
         summary.best_epoch,
         summary.epochs_run,
-        summary.majority_accuracy
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", others.join(", "))
+        }
     );
+    if let Some((what, score)) = &summary.baseline {
+        println!("baseline: {what}: {score:.4}");
+    }
     println!("best checkpoint: {}", summary.best_checkpoint.display());
     if args.export {
         let out = args.output.join("onnx");

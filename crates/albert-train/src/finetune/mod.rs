@@ -1,0 +1,430 @@
+//! Fine-tuning for the HF task heads, from CSV or JSON lines:
+//!
+//! * [`sequence`]: sequence classification (HF `AlbertForSequenceClassification`: the pooled
+//!   `[CLS]` vector through dropout and a linear layer), single texts or pairs; accuracy.
+//! * [`tokens`]: token classification (`AlbertForTokenClassification`: every token's hidden
+//!   state through dropout and a linear layer), words with one tag each, the label on each word's
+//!   first piece; entity F1 for BIO tags, else word accuracy.
+//! * [`answers`]: extractive question answering (`AlbertForQuestionAnswering`: start and end
+//!   logits per token), SQuAD-style data, long contexts in overlapping windows; SQuAD exact
+//!   match and F1.
+//!
+//! One loop for all three: AdamW with warm-up and linear decay, validation every epoch, early
+//! stopping on the task's metric, the best epoch kept in the HF layout (with `id2label` /
+//! `label2id` for the classifiers and the tokenizer beside it), `metrics.jsonl` and `curves.svg`.
+
+pub mod answers;
+mod data;
+pub mod metrics;
+pub mod sequence;
+pub mod tokens;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use albert_core::{AlbertConfig, Checkpoint, Head};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde_json::json;
+use tch::{Device, Tensor, nn};
+
+pub use answers::{QaColumns, QaExample, read_qa_examples};
+use data::io;
+pub use sequence::{Columns, Example, read_examples};
+pub use tokens::{TagColumns, TaggedExample, read_tagged_examples};
+
+use crate::error::Result;
+use crate::model::AlbertModel;
+use crate::optim::{Optimizer, OptimizerKind, OptimizerOptions, Schedule};
+
+/// The examples of one task, training and validation.
+#[derive(Debug, Clone)]
+pub enum TaskData {
+    /// Sequence classification.
+    Sequence {
+        train: Vec<Example>,
+        validation: Vec<Example>,
+    },
+    /// Token classification.
+    Tokens {
+        train: Vec<TaggedExample>,
+        validation: Vec<TaggedExample>,
+    },
+    /// Extractive question answering.
+    Answers {
+        train: Vec<QaExample>,
+        validation: Vec<QaExample>,
+        /// Tokens shared by consecutive windows of a long context (HF's `doc_stride`).
+        doc_stride: usize,
+        /// Longest answer considered at evaluation, in tokens (HF's `max_answer_length`).
+        max_answer_length: usize,
+    },
+}
+
+impl TaskData {
+    /// The head this data trains.
+    pub fn head(&self) -> Head {
+        match self {
+            TaskData::Sequence { .. } => Head::SequenceClassification,
+            TaskData::Tokens { .. } => Head::TokenClassification,
+            TaskData::Answers { .. } => Head::QuestionAnswering,
+        }
+    }
+
+    /// (training, validation) example counts.
+    pub fn sizes(&self) -> (usize, usize) {
+        match self {
+            TaskData::Sequence { train, validation } => (train.len(), validation.len()),
+            TaskData::Tokens { train, validation } => (train.len(), validation.len()),
+            TaskData::Answers {
+                train, validation, ..
+            } => (train.len(), validation.len()),
+        }
+    }
+}
+
+/// Options of [`finetune`].
+#[derive(Debug, Clone)]
+pub struct FinetuneOptions {
+    /// The starting checkpoint (ours or HF's), with its tokenizer.json.
+    pub model: PathBuf,
+    pub data: TaskData,
+    pub output: PathBuf,
+    pub max_seq_length: usize,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub warmup_fraction: f64,
+    pub weight_decay: f64,
+    /// Stop after this many epochs without a better validation metric.
+    pub patience: usize,
+    pub seed: u64,
+    pub device: Device,
+    pub progress: bool,
+}
+
+/// Validation figures of one epoch.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub loss: f64,
+    /// The metrics, by name; the first is the one early stopping watches.
+    pub metrics: Vec<(&'static str, f64)>,
+}
+
+impl Evaluation {
+    /// The metric early stopping watches: (name, value).
+    pub fn main(&self) -> (&'static str, f64) {
+        self.metrics
+            .first()
+            .copied()
+            .unwrap_or(("loss", -self.loss))
+    }
+}
+
+/// What [`finetune`] did.
+#[derive(Debug, Clone)]
+pub struct FinetuneSummary {
+    pub head: Head,
+    /// The classifier's labels in id order (empty for question answering).
+    pub labels: Vec<String>,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    /// The best epoch's validation figures.
+    pub best: Evaluation,
+    pub best_checkpoint: PathBuf,
+    /// What a model that ignores its input scores on the validation metric, with what it does
+    /// (e.g. always the most frequent label), where there is such a baseline.
+    pub baseline: Option<(String, f64)>,
+    pub train_losses: Vec<f64>,
+    /// Training features: examples, or windows of long QA contexts.
+    pub train_features: usize,
+}
+
+/// Inputs of one encoded sequence, unpadded.
+#[derive(Debug, Clone)]
+pub(crate) struct Inputs {
+    pub ids: Vec<i64>,
+    pub types: Vec<i64>,
+}
+
+impl Inputs {
+    pub fn from_encoding(encoding: &tokenizers::Encoding) -> Self {
+        Inputs {
+            ids: encoding.get_ids().iter().map(|&i| i64::from(i)).collect(),
+            types: encoding
+                .get_type_ids()
+                .iter()
+                .map(|&i| i64::from(i))
+                .collect(),
+        }
+    }
+}
+
+/// A batch padded to its longest sequence: (input_ids, attention_mask, token_type_ids).
+pub(crate) fn pad(items: &[&Inputs], pad_id: i64, device: Device) -> (Tensor, Tensor, Tensor) {
+    let rows = items.len();
+    let seq = items.iter().map(|e| e.ids.len()).max().unwrap_or(1);
+    let mut ids = vec![pad_id; rows * seq];
+    let mut mask = vec![0i64; rows * seq];
+    let mut types = vec![0i64; rows * seq];
+    for (r, e) in items.iter().enumerate() {
+        for c in 0..e.ids.len() {
+            ids[r * seq + c] = e.ids[c];
+            mask[r * seq + c] = 1;
+            types[r * seq + c] = e.types[c];
+        }
+    }
+    let shape = [rows as i64, seq as i64];
+    (
+        Tensor::from_slice(&ids).view(shape).to_device(device),
+        Tensor::from_slice(&mask).view(shape).to_device(device),
+        Tensor::from_slice(&types).view(shape).to_device(device),
+    )
+}
+
+/// A fine-tuning task over encoded features: its loss on a training batch and its validation.
+pub(crate) trait Task {
+    /// The number of training features.
+    fn len(&self) -> usize;
+    /// The mean loss over training features `batch` (dropout on).
+    fn loss(&self, model: &AlbertModel, batch: &[usize], device: Device) -> Result<Tensor>;
+    /// Validation loss and metrics (dropout off, no gradients).
+    fn evaluate(
+        &self,
+        model: &AlbertModel,
+        batch_size: usize,
+        device: Device,
+    ) -> Result<Evaluation>;
+}
+
+/// A task made ready: the encoded task, its labels and baseline.
+pub(crate) struct Prepared {
+    pub task: Box<dyn Task>,
+    pub labels: Vec<String>,
+    pub baseline: Option<(String, f64)>,
+}
+
+fn append(path: &Path, line: &serde_json::Value) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| io(path, e))?;
+    writeln!(f, "{line}").map_err(|e| io(path, e))
+}
+
+/// Writes the checkpoint and the tokenizer to a temporary directory beside `dir`, then renames it
+/// to `dir`, so a crash never leaves half a checkpoint.
+fn save_atomically(model: &AlbertModel, tokenizer: &Path, dir: &Path) -> Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let tmp = parent.join(format!(".best.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    model.to_checkpoint()?.write_dir(&tmp)?;
+    std::fs::copy(tokenizer, tmp.join(albert_core::checkpoint::TOKENIZER_FILE))
+        .map_err(|e| io(tokenizer, e))?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).map_err(|e| io(dir, e))
+}
+
+/// Fine-tunes `options.model` on `options.data` (see the module comment).
+pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<FinetuneSummary> {
+    let base = Checkpoint::read_dir(&options.model)?;
+    let tokenizer_path = options.model.join(albert_core::checkpoint::TOKENIZER_FILE);
+    let tokenizer = albert_core::tokenizer::load(&tokenizer_path)?;
+    let max_length = options
+        .max_seq_length
+        .min(base.config.max_position_embeddings);
+    let head = options.data.head();
+    let prepared = match &options.data {
+        TaskData::Sequence { train, validation } => {
+            sequence::prepare(tokenizer, max_length, train, validation)?
+        }
+        TaskData::Tokens { train, validation } => {
+            tokens::prepare(tokenizer, max_length, train, validation)?
+        }
+        TaskData::Answers {
+            train,
+            validation,
+            doc_stride,
+            max_answer_length,
+        } => answers::prepare(
+            tokenizer,
+            max_length,
+            *doc_stride,
+            *max_answer_length,
+            train,
+            validation,
+        )?,
+    };
+    let Prepared {
+        task,
+        labels,
+        baseline,
+    } = prepared;
+
+    let mut config: AlbertConfig = base.config.clone();
+    if labels.is_empty() {
+        config.id2label = None;
+        config.label2id = None;
+    } else {
+        config.id2label = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), l.clone()))
+                .collect(),
+        );
+        config.label2id = Some(
+            labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.clone(), i as i64))
+                .collect(),
+        );
+    }
+
+    // The model: the base's embeddings and encoder (and pooler); a new task head (HF's init).
+    tch::manual_seed(options.seed as i64);
+    let vs = nn::VarStore::new(options.device);
+    let model = AlbertModel::new(&vs, &config, head.parts())?;
+    let mut tensors = model.to_checkpoint()?.tensors;
+    for (name, tensor) in base.tensors {
+        let is_head = name.starts_with("classifier.") || name.starts_with("qa_outputs.");
+        if !is_head && tensors.get(&name).is_some_and(|t| t.shape == tensor.shape) {
+            tensors.insert(name, tensor);
+        }
+    }
+    model.load_tensors(&tensors)?;
+
+    std::fs::create_dir_all(&options.output).map_err(|e| io(&options.output, e))?;
+    let metrics = options.output.join(crate::pretrain::METRICS_FILE);
+    let _ = std::fs::remove_file(&metrics);
+    let batch_size = options.batch_size.max(1);
+    let steps_per_epoch = task.len().div_ceil(batch_size);
+    let total = (steps_per_epoch * options.epochs) as u64;
+    let schedule = Schedule {
+        peak: options.learning_rate,
+        warmup_steps: (total as f64 * options.warmup_fraction) as u64,
+        total_steps: total,
+        power: 1.0,
+    };
+    let mut optimizer = Optimizer::new(
+        model.named_parameters(),
+        OptimizerOptions {
+            kind: OptimizerKind::AdamW,
+            weight_decay: options.weight_decay,
+            ..OptimizerOptions::default()
+        },
+    );
+    let bar = options.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} steps [{elapsed} < {eta}, {per_sec}] {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
+    let mut order: Vec<usize> = (0..task.len()).collect();
+    let (mut best, mut best_epoch, mut epochs_run) = (None::<Evaluation>, 0, 0);
+    let best_dir = options.output.join("best");
+    let mut train_losses = Vec::new();
+    let mut step = 0u64;
+    'epochs: for epoch in 1..=options.epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(batch_size) {
+            if stop.load(Ordering::SeqCst) {
+                break 'epochs;
+            }
+            optimizer.zero_grad();
+            let loss = task.loss(&model, chunk, options.device)?;
+            loss.backward();
+            optimizer.clip_grad_norm(1.0);
+            step += 1;
+            let lr = schedule.lr(step);
+            optimizer.step(lr);
+            let value = loss.double_value(&[]);
+            train_losses.push(value);
+            append(
+                &metrics,
+                &json!({"split": "train", "step": step, "loss": value, "lr": lr}),
+            )?;
+            if let Some(bar) = &bar {
+                bar.inc(1);
+                bar.set_message(format!("epoch {epoch} loss {value:.4}"));
+            }
+        }
+        epochs_run = epoch;
+        let evaluation = task.evaluate(&model, batch_size, options.device)?;
+        let mut line =
+            json!({"split": "eval", "step": step, "epoch": epoch, "loss": evaluation.loss});
+        for (name, value) in &evaluation.metrics {
+            line[*name] = json!(value);
+        }
+        append(&metrics, &line)?;
+        if let Some(bar) = &bar {
+            let figures: Vec<String> = evaluation
+                .metrics
+                .iter()
+                .map(|(n, v)| format!("{n} {v:.4}"))
+                .collect();
+            bar.println(format!(
+                "epoch {epoch}: validation loss {:.4}, {}",
+                evaluation.loss,
+                figures.join(", ")
+            ));
+        }
+        let improved = best
+            .as_ref()
+            .is_none_or(|b| evaluation.main().1 > b.main().1);
+        if improved {
+            save_atomically(&model, &tokenizer_path, &best_dir)?;
+            best = Some(evaluation);
+            best_epoch = epoch;
+        } else if epoch - best_epoch >= options.patience.max(1) {
+            break;
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let _ = crate::chart::write_training_chart(
+        &metrics,
+        &options.output.join(crate::pretrain::CHART_FILE),
+    );
+    let best = best.ok_or_else(|| {
+        data::bad(
+            "finetune",
+            "stopped before the first epoch ended: no checkpoint was written".into(),
+        )
+    })?;
+    Ok(FinetuneSummary {
+        head,
+        labels,
+        epochs_run,
+        best_epoch,
+        best,
+        best_checkpoint: best_dir,
+        baseline,
+        train_losses,
+        train_features: task.len(),
+    })
+}
+
+/// The labels of a training set, sorted (as `id2label`), with each one's id.
+pub(crate) fn label_ids<'a>(
+    labels: impl Iterator<Item = &'a String>,
+) -> (Vec<String>, std::collections::BTreeMap<String, i64>) {
+    let names: std::collections::BTreeSet<&String> = labels.collect();
+    let sorted: Vec<String> = names.into_iter().cloned().collect();
+    let ids = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.clone(), i as i64))
+        .collect();
+    (sorted, ids)
+}
