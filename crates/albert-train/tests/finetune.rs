@@ -233,15 +233,15 @@ fn token_classification_learns_word_tags_scored_by_entity_f1() {
     );
 }
 
-/// Contexts of three real sentences (longer than one 48-token window) with the phrase
+/// Contexts of two real sentences (longer than one 48-token window) with the phrase
 /// "onnx checkpoint" planted in one of them; the answer is the phrase.
 fn questions(from: usize, n: usize) -> Vec<QaExample> {
-    let lines = sentences(from, 3 * n);
+    let lines = sentences(from, 2 * n);
     lines
-        .chunks(3)
+        .chunks(2)
         .enumerate()
-        .map(|(i, three)| {
-            let joined = three.join(" ");
+        .map(|(i, two)| {
+            let joined = two.join(" ");
             let mut words: Vec<&str> = joined.split_whitespace().collect();
             let at = (i * 11) % words.len();
             words.splice(at..at, ["onnx", "checkpoint"]);
