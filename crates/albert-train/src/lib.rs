@@ -4,12 +4,14 @@
 //!   with every cross-layer sharing strategy of the paper and HF-layout checkpoints.
 //! * [`device`]: `--device auto|cpu|cuda[:N]`.
 //! * [`pretrain`]: MLM + SOP/NSP pretraining; [`finetune`]: sequence classification, token
-//!   classification and question answering.
+//!   classification and question answering; [`evaluate`]: held-out MLM accuracy and SOP/NSP
+//!   accuracy (own head and linear probe).
 
 pub mod chart;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod evaluate;
 pub mod finetune;
 pub mod model;
 pub mod optim;

@@ -120,7 +120,7 @@ fn stream_position(stream: &InstanceStream) -> DataPosition {
     DataPosition { epoch, index }
 }
 
-fn batch_metrics(
+pub(crate) fn batch_metrics(
     model: &AlbertModel,
     batch: &Batch,
     objective: Objective,

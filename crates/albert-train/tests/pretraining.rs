@@ -473,3 +473,51 @@ fn the_stream_replays_to_any_position_across_epochs() {
     docs.dedup();
     assert_eq!(docs.len(), corpus.documents.len());
 }
+
+#[test]
+fn evaluate_scores_the_heads_it_has_and_probes_both_sentence_tasks() {
+    use albert_train::evaluate::{EvaluateOptions, evaluate};
+    let tmp = tempfile::tempdir().unwrap();
+    let heldout = root().join("tests/fixtures/corpus/heldout-sample.txt");
+    let mut options = options(&tmp.path().join("run"), 6, false);
+    options.accumulation = 1;
+    options.eval_files = vec![heldout.clone()];
+    options.eval_every = 6;
+    options.eval_batches = 3;
+    let summary = pretrain(&options, Arc::new(AtomicBool::new(false))).unwrap();
+    let eval = summary.eval.expect("evaluated at the last step");
+
+    let report = evaluate(&EvaluateOptions {
+        model: summary.last_checkpoint.clone(),
+        eval_files: vec![heldout],
+        probe_train_files: vec![root().join("README.md")],
+        max_seq_length: 48,
+        examples: options.eval_batches * options.batch_size,
+        probe_examples: 200,
+        probe_steps: 50,
+        batch_size: options.batch_size,
+        seed: options.seed,
+        device: Device::Cpu,
+    })
+    .unwrap();
+    assert_eq!(report.trained_objective, "sop");
+    // The model's own SOP head on the very examples pretraining evaluated: the same accuracy.
+    let head = report.sop.head.expect("the checkpoint has an SOP head");
+    assert!(
+        (head - eval.sentence_accuracy).abs() < 1e-6,
+        "{head} vs {eval:?}"
+    );
+    assert!(report.nsp.head.is_none(), "no NSP head was trained");
+    assert!(
+        report
+            .mlm_accuracy
+            .is_some_and(|a| (0.0..=1.0).contains(&a))
+    );
+    assert!(report.mlm_predictions > 0);
+    for scores in [report.sop, report.nsp] {
+        assert_eq!(scores.held_out_examples, 12);
+        assert!(scores.probe_train_examples > 50, "{scores:?}");
+        assert!((0.0..=1.0).contains(&scores.probe));
+        assert!((0.5..=1.0).contains(&scores.chance));
+    }
+}
