@@ -151,6 +151,9 @@ struct FinetuneArgs {
     validation: Option<PathBuf>,
     #[arg(long, default_value_t = 0.1)]
     validation_fraction: f64,
+    /// Test examples, scored once with the best epoch's weights (never used to choose it).
+    #[arg(long)]
+    test: Option<PathBuf>,
     /// sequence-classification: the text.
     #[arg(long, default_value = "text")]
     text_column: String,
@@ -209,12 +212,12 @@ struct FinetuneArgs {
     export: bool,
 }
 
-/// Reads `--train` and `--validation` with `read`, or splits `--validation-fraction` off the
-/// training examples (shuffled with `--seed`).
-fn train_and_validation<T>(
+/// Reads `--train`, `--validation` and `--test` with `read`; without `--validation`, splits
+/// `--validation-fraction` off the training examples (shuffled with `--seed`).
+fn read_splits<T>(
     args: &FinetuneArgs,
     read: impl Fn(&std::path::Path) -> albert_train::Result<Vec<T>>,
-) -> Result<(Vec<T>, Vec<T>)> {
+) -> Result<(Vec<T>, Vec<T>, Vec<T>)> {
     use rand::SeedableRng;
     use rand::seq::SliceRandom;
     let mut train = read(&args.train)?;
@@ -242,7 +245,11 @@ fn train_and_validation<T>(
             train.split_off(train.len() - n)
         }
     };
-    Ok((train, validation))
+    let test = match &args.test {
+        Some(path) => read(path)?,
+        None => Vec::new(),
+    };
+    Ok((train, validation, test))
 }
 
 fn finetune_command(args: &FinetuneArgs) -> Result<()> {
@@ -260,17 +267,25 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
                 pair: args.pair_column.clone(),
                 label: args.label_column.clone(),
             };
-            let (train, validation) = train_and_validation(args, |p| read_examples(p, &columns))?;
-            TaskData::Sequence { train, validation }
+            let (train, validation, test) = read_splits(args, |p| read_examples(p, &columns))?;
+            TaskData::Sequence {
+                train,
+                validation,
+                test,
+            }
         }
         FinetuneTask::TokenClassification => {
             let columns = TagColumns {
                 words: args.tokens_column.clone(),
                 tags: args.tags_column.clone(),
             };
-            let (train, validation) =
-                train_and_validation(args, |p| read_tagged_examples(p, &columns))?;
-            TaskData::Tokens { train, validation }
+            let (train, validation, test) =
+                read_splits(args, |p| read_tagged_examples(p, &columns))?;
+            TaskData::Tokens {
+                train,
+                validation,
+                test,
+            }
         }
         FinetuneTask::QuestionAnswering => {
             let columns = QaColumns {
@@ -278,18 +293,18 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
                 context: args.context_column.clone(),
                 answers: args.answers_column.clone(),
             };
-            let (train, validation) =
-                train_and_validation(args, |p| read_qa_examples(p, &columns))?;
+            let (train, validation, test) = read_splits(args, |p| read_qa_examples(p, &columns))?;
             TaskData::Answers {
                 train,
                 validation,
+                test,
                 doc_stride: args.doc_stride,
                 max_answer_length: args.max_answer_length,
             }
         }
     };
     let device = args.device.resolve()?;
-    let (n_train, n_validation) = data.sizes();
+    let (n_train, n_validation, n_test) = data.sizes();
     let options = FinetuneOptions {
         model: args.model.clone(),
         data,
@@ -306,7 +321,7 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
         progress: true,
     };
     println!(
-        "fine-tuning {} for {} on {device:?}: {n_train} training and {n_validation} validation examples",
+        "fine-tuning {} for {} on {device:?}: {n_train} training, {n_validation} validation and {n_test} test examples",
         args.model.display(),
         options.data.head().name(),
     );
@@ -329,8 +344,16 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
             format!(" ({})", others.join(", "))
         }
     );
+    if let Some(test) = &summary.test {
+        let figures: Vec<String> = test
+            .metrics
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect();
+        println!("test (best epoch): {}", figures.join(", "));
+    }
     if let Some((what, score)) = &summary.baseline {
-        println!("baseline: {what}: {score:.4}");
+        println!("baseline (validation): {what}: {score:.4}");
     }
     println!("best checkpoint: {}", summary.best_checkpoint.display());
     if args.export {

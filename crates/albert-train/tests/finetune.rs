@@ -132,6 +132,7 @@ fn sequence_classification_learns_a_task_that_needs_the_input_and_keeps_the_best
     let data = TaskData::Sequence {
         train: examples(0, 256),
         validation: examples(300, 64),
+        test: examples(400, 64),
     };
     let options = options(&model, data, tmp.path().join("out"));
     let summary = run(&options);
@@ -140,6 +141,10 @@ fn sequence_classification_learns_a_task_that_needs_the_input_and_keeps_the_best
     assert!((baseline - 0.5).abs() < 1e-9, "{baseline_name}");
     assert_eq!(summary.best.main().0, "accuracy");
     assert!(summary.best.main().1 >= 0.95, "{summary:?}");
+    // The test set, scored once with the best epoch's weights.
+    let test = summary.test.clone().expect("a test set was given");
+    assert_eq!(test.main().0, "accuracy");
+    assert!(test.main().1 >= 0.9, "{test:?}");
     let (first, last) = loss_drop(&summary);
     assert!(last < 0.5 * first, "loss {first} → {last}");
     let best = Checkpoint::read_dir(&summary.best_checkpoint).unwrap();
@@ -152,6 +157,10 @@ fn sequence_classification_learns_a_task_that_needs_the_input_and_keeps_the_best
     assert_eq!(
         metrics.lines().filter(|l| l.contains("\"eval\"")).count(),
         summary.epochs_run
+    );
+    assert_eq!(
+        metrics.lines().filter(|l| l.contains("\"test\"")).count(),
+        1
     );
     assert!(options.output.join("curves.svg").exists());
 }
@@ -201,6 +210,7 @@ fn token_classification_learns_word_tags_scored_by_entity_f1() {
     let data = TaskData::Tokens {
         train: tagged(0, 256),
         validation: tagged(300, 64),
+        test: tagged(400, 32),
     };
     let options = options(&model, data, tmp.path().join("out"));
     let summary = run(&options);
@@ -213,6 +223,8 @@ fn token_classification_learns_word_tags_scored_by_entity_f1() {
         "{baseline_name} {baseline}"
     );
     assert!(summary.best.main().1 >= 0.9, "{summary:?}");
+    let test = summary.test.clone().expect("a test set was given");
+    assert!(test.main().1 >= 0.85, "{test:?}");
     let (first, last) = loss_drop(&summary);
     assert!(last < 0.5 * first, "loss {first} → {last}");
     let best = Checkpoint::read_dir(&summary.best_checkpoint).unwrap();
@@ -276,6 +288,7 @@ fn question_answering_finds_the_span_across_windows() {
     let data = TaskData::Answers {
         train,
         validation,
+        test: questions(600, 16),
         doc_stride: 8,
         max_answer_length: 10,
     };
@@ -284,6 +297,8 @@ fn question_answering_finds_the_span_across_windows() {
     // The contexts do not fit one window: there are more windows than examples.
     assert!(summary.train_features > 128, "{}", summary.train_features);
     assert!(summary.labels.is_empty() && summary.baseline.is_none());
+    let test = summary.test.clone().expect("a test set was given");
+    assert!(test.metrics[1].1 >= 0.8, "{test:?}");
     assert_eq!(summary.best.main().0, "f1");
     let exact = summary.best.metrics[1];
     assert_eq!(exact.0, "exact_match");
@@ -393,6 +408,7 @@ fn data_errors_name_the_file_and_what_is_wrong() {
     let data = TaskData::Sequence {
         train: examples(0, 8),
         validation,
+        test: Vec::new(),
     };
     let err = finetune(
         &options(&model, data, tmp.path().join("out")),

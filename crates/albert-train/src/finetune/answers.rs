@@ -14,7 +14,7 @@ use tch::{Device, Tensor};
 
 use super::data::{Row, bad, read_rows};
 use super::metrics::{answer_f1, exact_match};
-use super::{Evaluation, Inputs, Prepared, Task, pad};
+use super::{Evaluation, Inputs, Prepared, Split, Task, pad};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -116,8 +116,8 @@ struct Feature {
 
 struct AnswerTask {
     train: Vec<Feature>,
-    validation: Vec<Feature>,
-    examples: Vec<QaExample>,
+    /// Validation, test: the windows and the examples they came from.
+    held_out: [(Vec<Feature>, Vec<QaExample>); 2],
     max_answer_length: usize,
     pad: i64,
 }
@@ -190,7 +190,7 @@ pub(crate) fn prepare(
     doc_stride: usize,
     max_answer_length: usize,
     train: &[QaExample],
-    validation: &[QaExample],
+    [validation, test]: [&[QaExample]; 2],
 ) -> Result<Prepared> {
     if doc_stride >= max_length / 2 {
         return Err(bad(
@@ -212,8 +212,13 @@ pub(crate) fn prepare(
     Ok(Prepared {
         task: Box::new(AnswerTask {
             train: windows(&tokenizer, train, "training data")?,
-            validation: windows(&tokenizer, validation, "validation data")?,
-            examples: validation.to_vec(),
+            held_out: [
+                (
+                    windows(&tokenizer, validation, "validation data")?,
+                    validation.to_vec(),
+                ),
+                (windows(&tokenizer, test, "test data")?, test.to_vec()),
+            ],
             max_answer_length: max_answer_length.max(1),
             pad,
         }),
@@ -282,15 +287,17 @@ impl Task for AnswerTask {
     fn evaluate(
         &self,
         model: &AlbertModel,
+        split: Split,
         batch_size: usize,
         device: Device,
     ) -> Result<Evaluation> {
         let _guard = tch::no_grad_guard();
+        let (windows, examples) = &self.held_out[split as usize];
         let mut loss = 0.0;
         // Per example: the best span over its windows, and the lowest [CLS] score.
-        let mut best: Vec<Option<(f32, usize, usize)>> = vec![None; self.examples.len()];
-        let mut null: Vec<f32> = vec![f32::INFINITY; self.examples.len()];
-        for chunk in self.validation.chunks(batch_size) {
+        let mut best: Vec<Option<(f32, usize, usize)>> = vec![None; examples.len()];
+        let mut null: Vec<f32> = vec![f32::INFINITY; examples.len()];
+        for chunk in windows.chunks(batch_size) {
             let items: Vec<&Feature> = chunk.iter().collect();
             let (s, e, ts, te) = self.logits(model, &items, device, false)?;
             loss += ((s.cross_entropy_for_logits(&ts) + e.cross_entropy_for_logits(&te)) / 2.0)
@@ -307,9 +314,9 @@ impl Task for AnswerTask {
                 }
             }
         }
-        let with_unanswerable = self.examples.iter().any(|e| e.answers.is_empty());
+        let with_unanswerable = examples.iter().any(|e| e.answers.is_empty());
         let (mut em, mut f1) = (0.0, 0.0);
-        for ((example, span), null) in self.examples.iter().zip(&best).zip(&null) {
+        for ((example, span), null) in examples.iter().zip(&best).zip(&null) {
             let predicted: String = match span {
                 Some((score, a, b)) if !(with_unanswerable && null > score) => {
                     example.context.chars().skip(*a).take(b - a).collect()
@@ -324,9 +331,9 @@ impl Task for AnswerTask {
             em += exact_match(&predicted, &gold);
             f1 += answer_f1(&predicted, &gold);
         }
-        let n = self.examples.len().max(1) as f64;
+        let n = examples.len().max(1) as f64;
         Ok(Evaluation {
-            loss: loss / self.validation.len().max(1) as f64,
+            loss: loss / windows.len().max(1) as f64,
             metrics: vec![("f1", f1 / n), ("exact_match", em / n)],
         })
     }

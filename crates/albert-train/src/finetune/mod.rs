@@ -38,23 +38,27 @@ use crate::error::Result;
 use crate::model::AlbertModel;
 use crate::optim::{Optimizer, OptimizerKind, OptimizerOptions, Schedule};
 
-/// The examples of one task, training and validation.
+/// The examples of one task: training, validation (early stopping, best epoch) and test (scored
+/// once, with the best epoch's weights; may be empty).
 #[derive(Debug, Clone)]
 pub enum TaskData {
     /// Sequence classification.
     Sequence {
         train: Vec<Example>,
         validation: Vec<Example>,
+        test: Vec<Example>,
     },
     /// Token classification.
     Tokens {
         train: Vec<TaggedExample>,
         validation: Vec<TaggedExample>,
+        test: Vec<TaggedExample>,
     },
     /// Extractive question answering.
     Answers {
         train: Vec<QaExample>,
         validation: Vec<QaExample>,
+        test: Vec<QaExample>,
         /// Tokens shared by consecutive windows of a long context (HF's `doc_stride`).
         doc_stride: usize,
         /// Longest answer considered at evaluation, in tokens (HF's `max_answer_length`).
@@ -72,14 +76,25 @@ impl TaskData {
         }
     }
 
-    /// (training, validation) example counts.
-    pub fn sizes(&self) -> (usize, usize) {
+    /// (training, validation, test) example counts.
+    pub fn sizes(&self) -> (usize, usize, usize) {
         match self {
-            TaskData::Sequence { train, validation } => (train.len(), validation.len()),
-            TaskData::Tokens { train, validation } => (train.len(), validation.len()),
+            TaskData::Sequence {
+                train,
+                validation,
+                test,
+            } => (train.len(), validation.len(), test.len()),
+            TaskData::Tokens {
+                train,
+                validation,
+                test,
+            } => (train.len(), validation.len(), test.len()),
             TaskData::Answers {
-                train, validation, ..
-            } => (train.len(), validation.len()),
+                train,
+                validation,
+                test,
+                ..
+            } => (train.len(), validation.len(), test.len()),
         }
     }
 }
@@ -132,6 +147,8 @@ pub struct FinetuneSummary {
     pub best_epoch: usize,
     /// The best epoch's validation figures.
     pub best: Evaluation,
+    /// The test set's figures with the best epoch's weights (when there is a test set).
+    pub test: Option<Evaluation>,
     pub best_checkpoint: PathBuf,
     /// What a model that ignores its input scores on the validation metric, with what it does
     /// (e.g. always the most frequent label), where there is such a baseline.
@@ -183,16 +200,24 @@ pub(crate) fn pad(items: &[&Inputs], pad_id: i64, device: Device) -> (Tensor, Te
     )
 }
 
-/// A fine-tuning task over encoded features: its loss on a training batch and its validation.
+/// The held-out sets a task is scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Split {
+    Validation,
+    Test,
+}
+
+/// A fine-tuning task over encoded features: its loss on a training batch and its scores.
 pub(crate) trait Task {
     /// The number of training features.
     fn len(&self) -> usize;
     /// The mean loss over training features `batch` (dropout on).
     fn loss(&self, model: &AlbertModel, batch: &[usize], device: Device) -> Result<Tensor>;
-    /// Validation loss and metrics (dropout off, no gradients).
+    /// Loss and metrics on a held-out set (dropout off, no gradients).
     fn evaluate(
         &self,
         model: &AlbertModel,
+        split: Split,
         batch_size: usize,
         device: Device,
     ) -> Result<Evaluation>;
@@ -238,15 +263,30 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
         .min(base.config.max_position_embeddings);
     let head = options.data.head();
     let prepared = match &options.data {
-        TaskData::Sequence { train, validation } => {
-            sequence::prepare(tokenizer, max_length, train, validation)?
-        }
-        TaskData::Tokens { train, validation } => {
-            tokens::prepare(tokenizer, max_length, train, validation)?
-        }
+        TaskData::Sequence {
+            train,
+            validation,
+            test,
+        } => sequence::prepare(
+            tokenizer,
+            max_length,
+            train,
+            [validation, test].map(Vec::as_slice),
+        )?,
+        TaskData::Tokens {
+            train,
+            validation,
+            test,
+        } => tokens::prepare(
+            tokenizer,
+            max_length,
+            train,
+            [validation, test].map(Vec::as_slice),
+        )?,
         TaskData::Answers {
             train,
             validation,
+            test,
             doc_stride,
             max_answer_length,
         } => answers::prepare(
@@ -255,7 +295,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             *doc_stride,
             *max_answer_length,
             train,
-            validation,
+            [validation, test].map(Vec::as_slice),
         )?,
     };
     let Prepared {
@@ -359,7 +399,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             }
         }
         epochs_run = epoch;
-        let evaluation = task.evaluate(&model, batch_size, options.device)?;
+        let evaluation = task.evaluate(&model, Split::Validation, batch_size, options.device)?;
         let mut line =
             json!({"split": "eval", "step": step, "epoch": epoch, "loss": evaluation.loss});
         for (name, value) in &evaluation.metrics {
@@ -402,12 +442,26 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             "stopped before the first epoch ended: no checkpoint was written".into(),
         )
     })?;
+    // The test set, once, with the best epoch's weights.
+    let test = if options.data.sizes().2 > 0 {
+        model.load_tensors(&Checkpoint::read_dir(&best_dir)?.tensors)?;
+        let evaluation = task.evaluate(&model, Split::Test, batch_size, options.device)?;
+        let mut line = json!({"split": "test", "epoch": best_epoch, "loss": evaluation.loss});
+        for (name, value) in &evaluation.metrics {
+            line[*name] = json!(value);
+        }
+        append(&metrics, &line)?;
+        Some(evaluation)
+    } else {
+        None
+    };
     Ok(FinetuneSummary {
         head,
         labels,
         epochs_run,
         best_epoch,
         best,
+        test,
         best_checkpoint: best_dir,
         baseline,
         train_losses,

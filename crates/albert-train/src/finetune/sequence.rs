@@ -7,7 +7,7 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 use super::data::{bad, read_rows};
-use super::{Evaluation, Inputs, Prepared, Task, label_ids, pad};
+use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, pad};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -53,7 +53,8 @@ struct Feature {
 
 struct SequenceTask {
     train: Vec<Feature>,
-    validation: Vec<Feature>,
+    /// Validation, test.
+    held_out: [Vec<Feature>; 2],
     pad: i64,
 }
 
@@ -95,7 +96,7 @@ pub(crate) fn prepare(
     mut tokenizer: tokenizers::Tokenizer,
     max_length: usize,
     train: &[Example],
-    validation: &[Example],
+    [validation, test]: [&[Example]; 2],
 ) -> Result<Prepared> {
     tokenizer
         .with_truncation(Some(tokenizers::TruncationParams {
@@ -115,6 +116,7 @@ pub(crate) fn prepare(
     }
     let train = encode(&tokenizer, train, &ids, "training data")?;
     let validation = encode(&tokenizer, validation, &ids, "validation data")?;
+    let test = encode(&tokenizer, test, &ids, "test data")?;
     let mut counts = vec![0usize; labels.len()];
     for f in &train {
         counts[f.label as usize] += 1;
@@ -137,7 +139,7 @@ pub(crate) fn prepare(
     Ok(Prepared {
         task: Box::new(SequenceTask {
             train,
-            validation,
+            held_out: [validation, test],
             pad,
         }),
         labels,
@@ -178,12 +180,14 @@ impl Task for SequenceTask {
     fn evaluate(
         &self,
         model: &AlbertModel,
+        split: Split,
         batch_size: usize,
         device: Device,
     ) -> Result<Evaluation> {
         let _guard = tch::no_grad_guard();
+        let set = &self.held_out[split as usize];
         let (mut loss, mut correct) = (0.0, 0.0);
-        for chunk in self.validation.chunks(batch_size) {
+        for chunk in set.chunks(batch_size) {
             let items: Vec<&Feature> = chunk.iter().collect();
             let (logits, labels) = self.logits(model, &items, device, false)?;
             loss += logits.cross_entropy_for_logits(&labels).double_value(&[]) * chunk.len() as f64;
@@ -194,7 +198,7 @@ impl Task for SequenceTask {
                 .sum(Kind::Float)
                 .double_value(&[]);
         }
-        let n = self.validation.len().max(1) as f64;
+        let n = set.len().max(1) as f64;
         Ok(Evaluation {
             loss: loss / n,
             metrics: vec![("accuracy", correct / n)],

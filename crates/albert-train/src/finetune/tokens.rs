@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::data::{bad, read_rows};
 use super::metrics::{entity_f1, is_bio};
-use super::{Evaluation, Inputs, Prepared, Task, label_ids, pad};
+use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, pad};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -74,7 +74,8 @@ struct Feature {
 
 struct TokenTask {
     train: Vec<Feature>,
-    validation: Vec<Feature>,
+    /// Validation, test.
+    held_out: [Vec<Feature>; 2],
     labels: Vec<String>,
     bio: bool,
     majority: i64,
@@ -138,7 +139,7 @@ pub(crate) fn prepare(
     mut tokenizer: tokenizers::Tokenizer,
     max_length: usize,
     train: &[TaggedExample],
-    validation: &[TaggedExample],
+    [validation, test]: [&[TaggedExample]; 2],
 ) -> Result<Prepared> {
     tokenizer
         .with_truncation(Some(tokenizers::TruncationParams {
@@ -159,6 +160,7 @@ pub(crate) fn prepare(
     let bio = is_bio(&labels);
     let train = encode(&tokenizer, train, &ids, "training data")?;
     let validation = encode(&tokenizer, validation, &ids, "validation data")?;
+    let test = encode(&tokenizer, test, &ids, "test data")?;
     let mut counts = vec![0usize; labels.len()];
     for &g in train.iter().flat_map(|f| &f.gold) {
         counts[g as usize] += 1;
@@ -171,19 +173,19 @@ pub(crate) fn prepare(
     let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
     let task = TokenTask {
         train,
-        validation,
+        held_out: [validation, test],
         labels: labels.clone(),
         bio,
         majority,
         pad,
     };
     // The baseline tags every word with the most frequent training tag.
-    let constant: Vec<Vec<i64>> = task
-        .validation
+    let validation = &task.held_out[Split::Validation as usize];
+    let constant: Vec<Vec<i64>> = validation
         .iter()
         .map(|f| vec![majority; f.gold.len()])
         .collect();
-    let (name, value) = task.metrics(&constant)[0];
+    let (name, value) = task.metrics(validation, &constant)[0];
     let baseline = Some((
         format!(
             "{name} of tagging every word `{}`",
@@ -237,10 +239,10 @@ impl TokenTask {
         )
     }
 
-    /// (main metric, others) of predicted word tags against the validation gold.
-    fn metrics(&self, predicted: &[Vec<i64>]) -> Vec<(&'static str, f64)> {
+    /// (main metric, others) of predicted word tags against the gold of `set`.
+    fn metrics(&self, set: &[Feature], predicted: &[Vec<i64>]) -> Vec<(&'static str, f64)> {
         let (mut right, mut words) = (0usize, 0usize);
-        for (f, p) in self.validation.iter().zip(predicted) {
+        for (f, p) in set.iter().zip(predicted) {
             right += f.gold.iter().zip(p).filter(|(g, p)| g == p).count();
             words += f.gold.len();
         }
@@ -253,7 +255,7 @@ impl TokenTask {
                 .map(|&i| self.labels[i as usize].as_str())
                 .collect()
         };
-        let gold: Vec<Vec<&str>> = self.validation.iter().map(|f| names(&f.gold)).collect();
+        let gold: Vec<Vec<&str>> = set.iter().map(|f| names(&f.gold)).collect();
         let predicted: Vec<Vec<&str>> = predicted.iter().map(|p| names(p)).collect();
         let (precision, recall, f1) = entity_f1(&gold, &predicted);
         vec![
@@ -279,13 +281,15 @@ impl Task for TokenTask {
     fn evaluate(
         &self,
         model: &AlbertModel,
+        split: Split,
         batch_size: usize,
         device: Device,
     ) -> Result<Evaluation> {
         let _guard = tch::no_grad_guard();
+        let set = &self.held_out[split as usize];
         let (mut loss, mut labelled) = (0.0, 0.0);
-        let mut predicted = Vec::with_capacity(self.validation.len());
-        for chunk in self.validation.chunks(batch_size) {
+        let mut predicted = Vec::with_capacity(set.len());
+        for chunk in set.chunks(batch_size) {
             let items: Vec<&Feature> = chunk.iter().collect();
             let (logits, labels) = self.logits(model, &items, device, false)?;
             let n = labels.ne(IGNORE).sum(Kind::Float).double_value(&[]);
@@ -307,7 +311,7 @@ impl Task for TokenTask {
         }
         Ok(Evaluation {
             loss: loss / labelled.max(1.0),
-            metrics: self.metrics(&predicted),
+            metrics: self.metrics(set, &predicted),
         })
     }
 }
