@@ -207,3 +207,100 @@ fn pretrain_runs_end_to_end_and_exports() {
     assert!(svg.starts_with("<svg") && svg.contains("accuracy"));
     assert!(run.join("onnx/model.onnx").exists());
 }
+
+/// `tools/experiments.py all --quick` (the paper's Tables 3 and 5, as one command each) runs
+/// end to end on a tiny model, tiny corpus and tiny downstream task, and writes both tables with
+/// a row per objective and per sharing strategy. The numbers of such a run mean nothing; what is
+/// checked is that every step runs and lands in the document.
+#[test]
+fn experiments_script_writes_both_tables() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"vocab_size": 300, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 48, "max_position_embeddings": 64,
+            "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}"#,
+    )
+    .unwrap();
+    // A downstream task: the first word decides the label.
+    let heldout = root.join("tests/fixtures/corpus/heldout-sample.txt");
+    let lines: Vec<String> = std::fs::read_to_string(&heldout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.split_whitespace().count() >= 4)
+        .take(120)
+        .map(|l| l.replace('"', ""))
+        .collect();
+    let downstream = tmp.path().join("downstream");
+    std::fs::create_dir_all(&downstream).unwrap();
+    for (file, rows) in [("train.csv", &lines[..80]), ("test.csv", &lines[80..])] {
+        let mut csv = String::from("text,label\n");
+        for (i, l) in rows.iter().enumerate() {
+            let (word, label) = if i % 2 == 0 {
+                ("yes", "a")
+            } else {
+                ("no", "b")
+            };
+            csv.push_str(&format!("\"{word} {l}\",{label}\n"));
+        }
+        std::fs::write(downstream.join(file), csv).unwrap();
+    }
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_albert-train"))
+        .parent()
+        .unwrap();
+    let doc = tmp.path().join("experiments.md");
+    let out = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("tools/experiments.py"))
+        .arg("all")
+        .arg("--quick")
+        .args([
+            "--vocab-size",
+            "300",
+            "--max-seq-length",
+            "48",
+            "--device",
+            "cpu",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .arg("--train")
+        .arg(root.join("README.md"))
+        .arg("--heldout")
+        .arg(&heldout)
+        .arg("--downstream")
+        .arg(&downstream)
+        .arg("--bin")
+        .arg(bin)
+        .arg("--out")
+        .arg(tmp.path().join("runs"))
+        .arg("--doc")
+        .arg(&doc)
+        .output()
+        .expect("run tools/experiments.py");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&doc).unwrap();
+    assert!(
+        text.contains("## Table 5") && text.contains("## Table 3"),
+        "{text}"
+    );
+    for row in [
+        "| none |",
+        "| nsp |",
+        "| sop |",
+        "| all |",
+        "| attention |",
+        "| ffn |",
+    ] {
+        assert!(text.contains(row), "{row} missing:\n{text}");
+    }
+    // The all-shared SOP model is trained once and serves both tables.
+    let pretrain_runs = text.matches("albert-train pretrain ").count();
+    assert_eq!(pretrain_runs, 6, "{text}");
+}
