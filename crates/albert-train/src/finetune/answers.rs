@@ -14,7 +14,7 @@ use tch::{Device, Tensor};
 
 use super::data::{Row, bad, read_rows};
 use super::metrics::{answer_f1, exact_match};
-use super::{Evaluation, Inputs, Prepared, Split, Task, pad};
+use super::{Evaluation, Inputs, Prepared, Split, Task, pad, truncate};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -200,14 +200,15 @@ pub(crate) fn prepare(
             ),
         ));
     }
-    tokenizer
-        .with_truncation(Some(tokenizers::TruncationParams {
+    truncate(
+        &mut tokenizer,
+        tokenizers::TruncationParams {
             max_length,
             stride: doc_stride,
             strategy: tokenizers::TruncationStrategy::OnlySecond,
             ..Default::default()
-        }))
-        .map_err(|e| bad("tokenizer", e.to_string()))?;
+        },
+    )?;
     let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
     Ok(Prepared {
         task: Box::new(AnswerTask {

@@ -469,16 +469,51 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     })
 }
 
-/// The labels of a training set, sorted (as `id2label`), with each one's id.
+/// The labels of a training set, sorted (as `id2label`), with each one's id; `what` names them
+/// in the error when there are fewer than two.
 pub(crate) fn label_ids<'a>(
     labels: impl Iterator<Item = &'a String>,
-) -> (Vec<String>, std::collections::BTreeMap<String, i64>) {
+    what: &str,
+) -> Result<(Vec<String>, std::collections::BTreeMap<String, i64>)> {
     let names: std::collections::BTreeSet<&String> = labels.collect();
     let sorted: Vec<String> = names.into_iter().cloned().collect();
+    if sorted.len() < 2 {
+        return Err(data::bad(
+            "data",
+            format!(
+                "the training set has {} {what}(s); the task needs 2 or more",
+                sorted.len()
+            ),
+        ));
+    }
     let ids = sorted
         .iter()
         .enumerate()
         .map(|(i, l)| (l.clone(), i as i64))
         .collect();
-    (sorted, ids)
+    Ok((sorted, ids))
+}
+
+/// The most frequent of `ids` (each below `n`); the smallest on a tie.
+pub(crate) fn most_frequent(ids: impl Iterator<Item = i64>, n: usize) -> i64 {
+    let mut counts = vec![0usize; n];
+    for id in ids {
+        counts[id as usize] += 1;
+    }
+    counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, c)| (*c, std::cmp::Reverse(i)))
+        .map_or(0, |(i, _)| i as i64)
+}
+
+/// Sets the tokenizer's truncation, reporting a bad setting as an input error.
+pub(crate) fn truncate(
+    tokenizer: &mut tokenizers::Tokenizer,
+    params: tokenizers::TruncationParams,
+) -> Result<()> {
+    tokenizer
+        .with_truncation(Some(params))
+        .map(|_| ())
+        .map_err(|e| data::bad("tokenizer", e.to_string()))
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 use super::data::{bad, read_rows};
-use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, pad};
+use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, most_frequent, pad, truncate};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -98,41 +98,25 @@ pub(crate) fn prepare(
     train: &[Example],
     [validation, test]: [&[Example]; 2],
 ) -> Result<Prepared> {
-    tokenizer
-        .with_truncation(Some(tokenizers::TruncationParams {
+    truncate(
+        &mut tokenizer,
+        tokenizers::TruncationParams {
             max_length,
             ..Default::default()
-        }))
-        .map_err(|e| bad("tokenizer", e.to_string()))?;
-    let (labels, ids) = label_ids(train.iter().map(|e| &e.label));
-    if labels.len() < 2 {
-        return Err(bad(
-            "data",
-            format!(
-                "the training set has {} label(s); classification needs 2 or more",
-                labels.len()
-            ),
-        ));
-    }
+        },
+    )?;
+    let (labels, ids) = label_ids(train.iter().map(|e| &e.label), "label")?;
     let train = encode(&tokenizer, train, &ids, "training data")?;
     let validation = encode(&tokenizer, validation, &ids, "validation data")?;
     let test = encode(&tokenizer, test, &ids, "test data")?;
-    let mut counts = vec![0usize; labels.len()];
-    for f in &train {
-        counts[f.label as usize] += 1;
-    }
-    let majority = counts
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, c)| **c)
-        .map_or(0, |(i, _)| i);
-    let majority_accuracy = validation
-        .iter()
-        .filter(|f| f.label == majority as i64)
-        .count() as f64
+    let majority = most_frequent(train.iter().map(|f| f.label), labels.len());
+    let majority_accuracy = validation.iter().filter(|f| f.label == majority).count() as f64
         / validation.len().max(1) as f64;
     let baseline = Some((
-        format!("accuracy of always answering `{}`", labels[majority]),
+        format!(
+            "accuracy of always answering `{}`",
+            labels[majority as usize]
+        ),
         majority_accuracy,
     ));
     let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);

@@ -12,7 +12,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::data::{bad, read_rows};
 use super::metrics::{entity_f1, is_bio};
-use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, pad};
+use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, most_frequent, pad, truncate};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -141,35 +141,22 @@ pub(crate) fn prepare(
     train: &[TaggedExample],
     [validation, test]: [&[TaggedExample]; 2],
 ) -> Result<Prepared> {
-    tokenizer
-        .with_truncation(Some(tokenizers::TruncationParams {
+    truncate(
+        &mut tokenizer,
+        tokenizers::TruncationParams {
             max_length,
             ..Default::default()
-        }))
-        .map_err(|e| bad("tokenizer", e.to_string()))?;
-    let (labels, ids) = label_ids(train.iter().flat_map(|e| &e.tags));
-    if labels.len() < 2 {
-        return Err(bad(
-            "data",
-            format!(
-                "the training set has {} tag(s); token classification needs 2 or more",
-                labels.len()
-            ),
-        ));
-    }
+        },
+    )?;
+    let (labels, ids) = label_ids(train.iter().flat_map(|e| &e.tags), "tag")?;
     let bio = is_bio(&labels);
     let train = encode(&tokenizer, train, &ids, "training data")?;
     let validation = encode(&tokenizer, validation, &ids, "validation data")?;
     let test = encode(&tokenizer, test, &ids, "test data")?;
-    let mut counts = vec![0usize; labels.len()];
-    for &g in train.iter().flat_map(|f| &f.gold) {
-        counts[g as usize] += 1;
-    }
-    let majority = counts
-        .iter()
-        .enumerate()
-        .max_by_key(|(_, c)| **c)
-        .map_or(0, |(i, _)| i) as i64;
+    let majority = most_frequent(
+        train.iter().flat_map(|f| f.gold.iter().copied()),
+        labels.len(),
+    );
     let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
     let task = TokenTask {
         train,
