@@ -224,10 +224,19 @@ fn experiments_script_writes_both_tables() {
             "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}"#,
     )
     .unwrap();
+    // Held-out text: the first 40 sentences of the first four held-out documents (small, so the
+    // debug binaries tokenize it quickly).
+    let sample =
+        std::fs::read_to_string(root.join("tests/fixtures/corpus/heldout-sample.txt")).unwrap();
+    let documents: Vec<String> = sample
+        .split("\n\n")
+        .take(4)
+        .map(|d| d.lines().take(40).collect::<Vec<_>>().join("\n"))
+        .collect();
+    let heldout = tmp.path().join("heldout.txt");
+    std::fs::write(&heldout, documents.join("\n\n") + "\n").unwrap();
     // A downstream task: the first word decides the label.
-    let heldout = root.join("tests/fixtures/corpus/heldout-sample.txt");
-    let lines: Vec<String> = std::fs::read_to_string(&heldout)
-        .unwrap()
+    let lines: Vec<String> = sample
         .lines()
         .filter(|l| l.split_whitespace().count() >= 4)
         .take(120)
