@@ -436,6 +436,10 @@ struct PretrainArgs {
     /// Continue from the newest checkpoint in --output (optimizer, step, data position).
     #[arg(long)]
     resume: bool,
+    /// Start from this checkpoint's weights (trained with the same --tokenizer) with a fresh
+    /// optimizer and schedule: continued pretraining.
+    #[arg(long, conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
     /// Export the final checkpoint to ONNX (<output>/onnx) at the end.
     #[arg(long)]
     export: bool,
@@ -707,6 +711,7 @@ fn pretrain_command(args: &PretrainArgs) -> Result<()> {
         seed: args.seed,
         device,
         resume: args.resume,
+        init_from: args.init_from.clone(),
         progress: true,
         bf16: args.bf16,
     };

@@ -52,6 +52,9 @@ pub struct PretrainOptions {
     pub seed: u64,
     pub device: Device,
     pub resume: bool,
+    /// Start from this checkpoint's weights (same tokenizer; tensors matched by name and shape)
+    /// with a fresh optimizer and schedule: continued pretraining. Excludes `resume`.
+    pub init_from: Option<PathBuf>,
     /// Show a progress bar (off in tests).
     pub progress: bool,
     /// bf16 matrix products with f32 master weights ([`crate::model::precision`]).
@@ -306,6 +309,48 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
     Ok(())
 }
 
+/// Loads the weights of checkpoint `source` into `model` (tensors of the same name and shape),
+/// after checking that it was trained with the same tokenizer.
+fn init_from(model: &AlbertModel, source: &Path, options: &PretrainOptions) -> Result<()> {
+    let bad = |message: String| TrainError::BadInput {
+        name: "--init-from",
+        message,
+    };
+    if options.resume {
+        return Err(bad(
+            "--init-from starts a new run from a checkpoint's weights, --resume continues a run: use one".into(),
+        ));
+    }
+    let theirs = source.join(albert_core::checkpoint::TOKENIZER_FILE);
+    let same_tokenizer = match (std::fs::read(&theirs), std::fs::read(&options.tokenizer)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same_tokenizer {
+        return Err(bad(format!(
+            "{} is not the same file as --tokenizer {}: the ids would not mean the same pieces",
+            theirs.display(),
+            options.tokenizer.display()
+        )));
+    }
+    let checkpoint = Checkpoint::read_dir(source)?;
+    let mut tensors = model.to_checkpoint()?.tensors;
+    let mut loaded = 0;
+    for (name, tensor) in checkpoint.tensors {
+        if tensors.get(&name).is_some_and(|t| t.shape == tensor.shape) {
+            tensors.insert(name, tensor);
+            loaded += 1;
+        }
+    }
+    if loaded == 0 {
+        return Err(bad(format!(
+            "{}: no tensor matches this model's names and shapes",
+            source.display()
+        )));
+    }
+    model.load_tensors(&tensors)
+}
+
 /// Runs pretraining. `stop` is polled after every step (Ctrl-C): a checkpoint is saved first.
 pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<PretrainSummary> {
     let tokenizer = albert_core::tokenizer::load(&options.tokenizer)?;
@@ -351,6 +396,9 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
     let mut position = DataPosition { epoch: 0, index: 0 };
 
     let metrics_path = options.output.join(METRICS_FILE);
+    if let Some(source) = &options.init_from {
+        init_from(&model, source, options)?;
+    }
     if options.resume {
         let Some((saved_step, dir)) = checkpoints(&options.output)?.pop() else {
             return Err(TrainError::BadInput {

@@ -335,6 +335,7 @@ fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
         seed: 11,
         device: Device::Cpu,
         resume,
+        init_from: None,
         progress: false,
         bf16: false,
     }
@@ -520,4 +521,41 @@ fn evaluate_scores_the_heads_it_has_and_probes_both_sentence_tasks() {
         assert!((0.0..=1.0).contains(&scores.probe));
         assert!((0.5..=1.0).contains(&scores.chance));
     }
+}
+
+#[test]
+fn init_from_starts_from_a_checkpoints_weights_with_the_same_tokenizer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = pretrain(
+        &options(&tmp.path().join("first"), 3, false),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    // A zero learning rate leaves the weights as loaded: the new run's checkpoint is the old one.
+    let mut again = options(&tmp.path().join("again"), 1, false);
+    again.init_from = Some(first.last_checkpoint.clone());
+    again.learning_rate = 0.0;
+    let second = pretrain(&again, Arc::new(AtomicBool::new(false))).unwrap();
+    let a = albert_core::Checkpoint::read_dir(&first.last_checkpoint).unwrap();
+    let b = albert_core::Checkpoint::read_dir(&second.last_checkpoint).unwrap();
+    assert_eq!(a.tensors.len(), b.tensors.len());
+    for (name, tensor) in &a.tensors {
+        assert_eq!(tensor.data, b.tensors[name].data, "{name}");
+    }
+    // Another tokenizer of the same size is refused, naming both files.
+    let other = tmp.path().join("other-tokenizer.json");
+    let vocab = albert_core::tokenizer::load(&again.tokenizer)
+        .unwrap()
+        .get_vocab_size(true);
+    let sample = root().join("tests/fixtures/corpus/heldout-sample.txt");
+    let t = albert_core::tokenizer::train_unigram(&[sample.as_path()], vocab).unwrap();
+    albert_core::tokenizer::save(&t, &other).unwrap();
+    again.tokenizer = other;
+    let err = pretrain(&again, Arc::new(AtomicBool::new(false)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--init-from") && err.contains("other-tokenizer.json"),
+        "{err}"
+    );
 }
