@@ -8,6 +8,7 @@ on an ONNX export of the model (both engines). Run after tools/make_tiny_model.s
 """
 
 import json
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -52,14 +53,15 @@ def main():
 
     recipe = (ROOT / "tools" / "make_tiny_model.sh").read_text()
     commands = "\n".join(l for l in recipe.splitlines() if not l.startswith("#"))
+    schedule = int(re.search(r"--steps (\d+)", recipe).group(1))
     # Held-out MLM accuracy at which a model this size answers ordinary sentences sensibly; below
     # it the card says the model is still on the plateau where it answers frequent words.
     trained_enough = last_eval["mlm_accuracy"] >= 0.30
     status = (
         "It is the project's default model for demos and tests."
         if trained_enough
-        else "**Status: undertrained.** It is still on the MLM plateau where a model answers mostly "
-        "frequent words (see the held-out accuracy and the fill-mask examples below); it is committed "
+        else "**Status: undertrained.** Its held-out MLM accuracy is below 0.30, where fill-mask still "
+        "answers mostly frequent words (see the curves and the examples below); it is committed "
         "so that the toolchain runs end to end on a real pretrained model and so that later runs can "
         "continue from it (`INIT=models/albert-tiny-en make tiny-model`), not as a usable model yet."
     )
@@ -75,7 +77,7 @@ English and King James Bibles; 24.3 MB train, 0.63 MB held out by document). {st
 | vocabulary | {config['vocab_size']} SentencePiece-style unigram pieces (`albert-train tokenizer`), ALBERT's normalization and special tokens |
 | parameters | {params['total']:,} (with the MLM and SOP heads) |
 | objective | MLM with n-gram masking (n ≤ 3, 15%) + sentence-order prediction |
-| training | {train[-1]['step']} steps of the schedule in `tools/make_tiny_model.sh` (AdamW), seed 0, 2 CPU cores, about {tokens_per_second:,.0f} tokens/s |
+| training | {train[-1]['step']:,} of the {schedule:,} steps of the schedule in `tools/make_tiny_model.sh` (AdamW, batch 32 × 128 tokens), seed 0, 2 CPU cores, about {tokens_per_second:,.0f} tokens/s |
 | held-out (step {last_eval['step']}) | MLM accuracy {last_eval['mlm_accuracy']:.3f} (loss {last_eval['mlm_loss']:.3f}), SOP accuracy {last_eval['sentence_accuracy']:.3f} (loss {last_eval['sentence_loss']:.3f}) |
 
 The exact commands (`make tiny-model` runs them: `tools/make_tiny_model.sh`):
