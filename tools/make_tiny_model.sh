@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the bundled model models/albert-tiny-en from the corpus (make corpus), with the project's
 # own tools, exactly as its model card records: a tokenizer, then 10,000 AdamW steps × 32
-# sequences of ≤ 128 tokens (about 1 h 40 min on 2 CPU cores, ~6,800 tokens/s; minutes on a GPU
+# sequences of ≤ 128 tokens (about 1 h 40 min on 2 otherwise idle CPU cores at ~1.7 steps/s; minutes on a GPU
 # with DEVICE=cuda). The session that made the committed weights stopped it early (Ctrl-C saves a
 # checkpoint): the card gives the step. INIT=<checkpoint dir> continues from a checkpoint's weights
 # instead of from scratch (same tokenizer: it is copied from there).

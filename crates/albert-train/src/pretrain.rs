@@ -334,21 +334,13 @@ fn init_from(model: &AlbertModel, source: &Path, options: &PretrainOptions) -> R
         )));
     }
     let checkpoint = Checkpoint::read_dir(source)?;
-    let mut tensors = model.to_checkpoint()?.tensors;
-    let mut loaded = 0;
-    for (name, tensor) in checkpoint.tensors {
-        if tensors.get(&name).is_some_and(|t| t.shape == tensor.shape) {
-            tensors.insert(name, tensor);
-            loaded += 1;
-        }
-    }
-    if loaded == 0 {
+    if model.load_matching(checkpoint.tensors, |_| true)? == 0 {
         return Err(bad(format!(
             "{}: no tensor matches this model's names and shapes",
             source.display()
         )));
     }
-    model.load_tensors(&tensors)
+    Ok(())
 }
 
 /// Runs pretraining. `stop` is polled after every step (Ctrl-C): a checkpoint is saved first.

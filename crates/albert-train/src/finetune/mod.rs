@@ -128,6 +128,15 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// `fields` with the loss and every metric added: one line of metrics.jsonl.
+    fn to_json(&self, mut fields: serde_json::Value) -> serde_json::Value {
+        fields["loss"] = json!(self.loss);
+        for (name, value) in &self.metrics {
+            fields[*name] = json!(value);
+        }
+        fields
+    }
+
     /// The metric early stopping watches: (name, value).
     pub fn main(&self) -> (&'static str, f64) {
         self.metrics
@@ -329,14 +338,9 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     tch::manual_seed(options.seed as i64);
     let vs = nn::VarStore::new(options.device);
     let model = AlbertModel::new(&vs, &config, head.parts())?;
-    let mut tensors = model.to_checkpoint()?.tensors;
-    for (name, tensor) in base.tensors {
-        let is_head = name.starts_with("classifier.") || name.starts_with("qa_outputs.");
-        if !is_head && tensors.get(&name).is_some_and(|t| t.shape == tensor.shape) {
-            tensors.insert(name, tensor);
-        }
-    }
-    model.load_tensors(&tensors)?;
+    model.load_matching(base.tensors, |name| {
+        !(name.starts_with("classifier.") || name.starts_with("qa_outputs."))
+    })?;
 
     std::fs::create_dir_all(&options.output).map_err(|e| io(&options.output, e))?;
     let metrics = options.output.join(crate::pretrain::METRICS_FILE);
@@ -400,12 +404,10 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
         }
         epochs_run = epoch;
         let evaluation = task.evaluate(&model, Split::Validation, batch_size, options.device)?;
-        let mut line =
-            json!({"split": "eval", "step": step, "epoch": epoch, "loss": evaluation.loss});
-        for (name, value) in &evaluation.metrics {
-            line[*name] = json!(value);
-        }
-        append(&metrics, &line)?;
+        append(
+            &metrics,
+            &evaluation.to_json(json!({"split": "eval", "step": step, "epoch": epoch})),
+        )?;
         if let Some(bar) = &bar {
             let figures: Vec<String> = evaluation
                 .metrics
@@ -446,11 +448,10 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     let test = if options.data.sizes().2 > 0 {
         model.load_tensors(&Checkpoint::read_dir(&best_dir)?.tensors)?;
         let evaluation = task.evaluate(&model, Split::Test, batch_size, options.device)?;
-        let mut line = json!({"split": "test", "epoch": best_epoch, "loss": evaluation.loss});
-        for (name, value) in &evaluation.metrics {
-            line[*name] = json!(value);
-        }
-        append(&metrics, &line)?;
+        append(
+            &metrics,
+            &evaluation.to_json(json!({"split": "test", "epoch": best_epoch})),
+        )?;
         Some(evaluation)
     } else {
         None

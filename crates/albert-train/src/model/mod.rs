@@ -97,6 +97,26 @@ impl AlbertModel {
         Ok(model)
     }
 
+    /// Copies the tensors of `tensors` whose name and shape match one of this model's variables
+    /// (and that `keep` accepts) into the variables, leaving the others as initialized; returns
+    /// how many were copied. For starting from another checkpoint with other heads.
+    pub fn load_matching(
+        &self,
+        tensors: BTreeMap<String, TensorF32>,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<usize> {
+        let mut own = self.to_checkpoint()?.tensors;
+        let mut copied = 0;
+        for (name, tensor) in tensors {
+            if keep(&name) && own.get(&name).is_some_and(|t| t.shape == tensor.shape) {
+                own.insert(name, tensor);
+                copied += 1;
+            }
+        }
+        self.load_tensors(&own)?;
+        Ok(copied)
+    }
+
     /// Copies tensors (already validated against the inventory) into the variables.
     pub fn load_tensors(&self, tensors: &BTreeMap<String, TensorF32>) -> Result<()> {
         tch::no_grad(|| -> Result<()> {
