@@ -8,7 +8,6 @@ on an ONNX export of the model (both engines). Run after tools/make_tiny_model.s
 """
 
 import json
-import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -31,12 +30,19 @@ def run(cmd):
     return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True).stdout
 
 
+def read_metrics(path):
+    lines = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    train = [l for l in lines if l["split"] == "train"]
+    evals = [l for l in lines if l["split"] == "eval"]
+    return {"steps": train[-1]["step"], "peak_lr": max(l["lr"] for l in train), "eval": evals[-1], "train": train}
+
+
 def main():
     config = json.loads((MODEL / "config.json").read_text())
-    lines = [json.loads(l) for l in (MODEL / "metrics.jsonl").read_text().splitlines() if l.strip()]
-    evals = [l for l in lines if l["split"] == "eval"]
-    train = [l for l in lines if l["split"] == "train"]
-    last_eval = evals[-1]
+    # Stage 1 (from scratch) and stage 2 (continued from stage 1's weights): tools/make_tiny_model.sh.
+    stages = [read_metrics(MODEL / "stage1-metrics.jsonl"), read_metrics(MODEL / "metrics.jsonl")]
+    last_eval = stages[-1]["eval"]
+    train = stages[-1]["train"]
     tokens_per_second = sum(l["tokens_per_second"] for l in train[-50:]) / len(train[-50:])
     params = json.loads(run([BIN / "albert-train", "params", "--config", MODEL / "config.json", "--head", "pretraining", "--json"]))
 
@@ -52,8 +58,13 @@ def main():
             examples.append((text, results["ort"], same))
 
     recipe = (ROOT / "tools" / "make_tiny_model.sh").read_text()
-    commands = "\n".join(l for l in recipe.splitlines() if not l.startswith("#"))
-    schedule = int(re.search(r"--steps (\d+)", recipe).group(1))
+    commands = "\n".join(l for l in recipe.splitlines() if not l.startswith("#!"))
+    total_steps = sum(st["steps"] for st in stages)
+    training = "; ".join(
+        f"stage {i + 1}: {st['steps']:,} steps at peak lr {st['peak_lr']:g}"
+        f"{' from scratch' if i == 0 else ' from stage 1 (fresh optimizer)'}, held-out MLM {st['eval']['mlm_accuracy']:.3f}"
+        for i, st in enumerate(stages)
+    )
     # Held-out MLM accuracy at which a model this size answers ordinary sentences sensibly; below
     # it the card says the model is still on the plateau where it answers frequent words.
     trained_enough = last_eval["mlm_accuracy"] >= 0.30
@@ -63,7 +74,7 @@ def main():
         else "**Status: undertrained.** Its held-out MLM accuracy is below 0.30, where fill-mask still "
         "answers mostly frequent words (see the curves and the examples below); it is committed "
         "so that the toolchain runs end to end on a real pretrained model and so that later runs can "
-        "continue from it (`INIT=models/albert-tiny-en make tiny-model`), not as a usable model yet."
+        "continue from it, not as a usable model yet."
     )
     card = f"""# albert-tiny-en
 
@@ -77,19 +88,20 @@ English and King James Bibles; 24.3 MB train, 0.63 MB held out by document). {st
 | vocabulary | {config['vocab_size']} SentencePiece-style unigram pieces (`albert-train tokenizer`), ALBERT's normalization and special tokens |
 | parameters | {params['total']:,} (with the MLM and SOP heads) |
 | objective | MLM with n-gram masking (n ≤ 3, 15%) + sentence-order prediction |
-| training | {train[-1]['step']:,} of the {schedule:,} steps of the schedule in `tools/make_tiny_model.sh` (AdamW, batch 32 × 128 tokens), seed 0, 2 CPU cores, about {tokens_per_second:,.0f} tokens/s |
-| held-out (step {last_eval['step']}) | MLM accuracy {last_eval['mlm_accuracy']:.3f} (loss {last_eval['mlm_loss']:.3f}), SOP accuracy {last_eval['sentence_accuracy']:.3f} (loss {last_eval['sentence_loss']:.3f}) |
+| training | {total_steps:,} AdamW steps × 32 sequences of ≤ 128 tokens ({training}), seed 0, 2 CPU cores, about {tokens_per_second:,.0f} tokens/s |
+| held-out (end) | MLM accuracy {last_eval['mlm_accuracy']:.3f} (loss {last_eval['mlm_loss']:.3f}), SOP accuracy {last_eval['sentence_accuracy']:.3f} (loss {last_eval['sentence_loss']:.3f}) |
 
 The exact commands (`make tiny-model` runs them: `tools/make_tiny_model.sh`):
 
 ```sh
-.venv/bin/python tools/make_corpus.py
+.venv/bin/python tools/make_corpus.py   # make corpus
+# tools/make_tiny_model.sh:
 {commands.strip()}
 ```
 
 (The unigram trainer's choice among single-character pieces varies from run to run, so a rebuilt
-tokenizer, and so the model, may differ slightly.) Training curves: `curves.svg` (data:
-`metrics.jsonl`).
+tokenizer, and so the model, may differ slightly.) Training curves: `stage1-curves.svg` and
+`curves.svg` (stage 2; data: `stage1-metrics.jsonl`, `metrics.jsonl`).
 
 ## Fill-mask
 
@@ -105,8 +117,8 @@ the same ranking{'' if all(s for _, _, s in examples) else ' except where marked
 ## Files
 
 `config.json`, `model.safetensors` (HF layout and names: loads in HF transformers as
-`AlbertForPreTraining`), `tokenizer.json` (loads in `AlbertTokenizerFast`), `metrics.jsonl`,
-`curves.svg`. Written by `tools/model_card.py`.
+`AlbertForPreTraining`), `tokenizer.json` (loads in `AlbertTokenizerFast`), `metrics.jsonl` and
+`curves.svg` (stage 2), `stage1-metrics.jsonl` and `stage1-curves.svg`. Written by `tools/model_card.py`.
 """
     (MODEL / "README.md").write_text(card)
     print(card)

@@ -402,9 +402,12 @@ struct PretrainArgs {
     /// Micro-batches per optimizer step (effective batch = batch-size × accumulation).
     #[arg(long, default_value_t = 1)]
     accumulation: usize,
-    /// Optimizer steps.
+    /// Optimizer steps (the learning-rate schedule's length).
     #[arg(long)]
     steps: u64,
+    /// Stop after this step with a checkpoint, keeping the --steps schedule (--resume finishes it).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    stop_after: Option<u64>,
     /// lamb or adamw.
     #[arg(long, default_value = "lamb")]
     optimizer: albert_train::optim::OptimizerKind,
@@ -696,6 +699,7 @@ fn pretrain_command(args: &PretrainArgs) -> Result<()> {
         batch_size: args.batch_size,
         accumulation: args.accumulation,
         steps: args.steps,
+        stop_after: args.stop_after,
         optimizer: OptimizerOptions {
             kind: args.optimizer,
             weight_decay: args.weight_decay,
@@ -741,7 +745,7 @@ fn pretrain_command(args: &PretrainArgs) -> Result<()> {
         args.accumulation,
         args.max_seq_length
     );
-    let summary = pretrain(&options, stop)?;
+    let summary = pretrain(&options, Arc::clone(&stop))?;
     println!(
         "{} at step {}: train loss {:.3}, MLM accuracy {:.3}, {} accuracy {:.3}; {:.0} tokens/s",
         if summary.stopped_early {
@@ -782,6 +786,11 @@ fn pretrain_command(args: &PretrainArgs) -> Result<()> {
             exported.task,
             exported.file_bytes
         );
+    }
+    if stop.load(Ordering::SeqCst) {
+        // Interrupted (not --stop-after): exit as a signal would, so that scripts stop too.
+        eprintln!("interrupted; --resume continues from the checkpoint");
+        std::process::exit(130);
     }
     Ok(())
 }

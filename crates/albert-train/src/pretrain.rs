@@ -38,8 +38,11 @@ pub struct PretrainOptions {
     pub batch_size: usize,
     /// Micro-batches per optimizer step.
     pub accumulation: usize,
-    /// Optimizer steps.
+    /// Optimizer steps: the length of the learning-rate schedule.
     pub steps: u64,
+    /// Stop (evaluating and saving a checkpoint) after this step, before the schedule ends: a
+    /// time-boxed run that `--resume` can later finish on the same schedule.
+    pub stop_after: Option<u64>,
     pub optimizer: OptimizerOptions,
     pub learning_rate: f64,
     pub warmup_steps: u64,
@@ -530,9 +533,9 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
             "loss {:.3} mlm acc {:.3} {sentence_name} acc {:.3} {:.0} tok/s",
             last.loss, last.mlm_accuracy, last.sentence_accuracy, rate
         ));
-        let stopping = stop.load(Ordering::SeqCst);
+        let stopping = stop.load(Ordering::SeqCst) || options.stop_after == Some(step);
         if options.eval_every > 0
-            && (step % options.eval_every == 0 || step == options.steps)
+            && (step % options.eval_every == 0 || step == options.steps || stopping)
             && let Some(m) = evaluate(&model, &eval_instances, options, ids.pad)?
         {
             append_metrics(

@@ -324,6 +324,7 @@ fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
         batch_size: 4,
         accumulation: 2,
         steps,
+        stop_after: None,
         optimizer: OptimizerOptions::default(),
         learning_rate: 0.005,
         warmup_steps: 2,
@@ -380,6 +381,30 @@ fn resume_continues_exactly() {
     assert!(tmp.path().join("resumed/curves.svg").exists());
     let kept = albert_train::pretrain::checkpoints(&tmp.path().join("resumed")).unwrap();
     assert!(kept.len() <= 2);
+}
+
+#[test]
+fn stop_after_keeps_the_schedule_and_resume_finishes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let straight = pretrain(
+        &options(&tmp.path().join("straight"), 6, false),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    let mut boxed = options(&tmp.path().join("boxed"), 6, false);
+    boxed.stop_after = Some(4);
+    let first = pretrain(&boxed, Arc::new(AtomicBool::new(false))).unwrap();
+    assert!(first.stopped_early);
+    assert_eq!(first.steps, 4);
+    // Same schedule (lr of a 6-step run) for the first 4 steps, so the same losses.
+    assert_eq!(first.losses, straight.losses[..4]);
+    assert!(first.last_checkpoint.ends_with("checkpoint-00000004"));
+    let rest = pretrain(
+        &options(&tmp.path().join("boxed"), 6, true),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    assert_eq!(rest.losses, straight.losses[4..]);
 }
 
 #[test]
