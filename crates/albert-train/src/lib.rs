@@ -16,6 +16,7 @@ pub mod finetune;
 pub mod model;
 pub mod optim;
 pub mod pretrain;
+pub mod progress;
 
 pub use device::DeviceChoice;
 pub use error::{Result, TrainError};

@@ -460,12 +460,9 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         power: 1.0,
     };
     let bar = if options.progress {
-        let bar = indicatif::ProgressBar::new(options.steps);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        let bar = crate::progress::bar(
+            options.steps,
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
         );
         bar.set_position(step);
         bar
@@ -543,10 +540,13 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
                 &json!({"split": "eval", "step": step, "loss": m.loss, "mlm_loss": m.mlm_loss, "mlm_accuracy": m.mlm_accuracy,
                         "sentence_loss": m.sentence_loss, "sentence_accuracy": m.sentence_accuracy}),
             )?;
-            bar.println(format!(
-                "step {step}: held-out loss {:.3}, MLM accuracy {:.3}, {sentence_name} accuracy {:.3}",
-                m.loss, m.mlm_accuracy, m.sentence_accuracy
-            ));
+            crate::progress::report(
+                &bar,
+                format!(
+                    "step {step}: held-out loss {:.3}, MLM accuracy {:.3}, {sentence_name} accuracy {:.3}",
+                    m.loss, m.mlm_accuracy, m.sentence_accuracy
+                ),
+            );
             last_eval = Some(m);
         }
         if stopping
@@ -558,10 +558,13 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         }
         if stopping {
             stopped_early = true;
-            bar.println(format!(
-                "stopped at step {step}; saved {}",
-                last_checkpoint.display()
-            ));
+            crate::progress::report(
+                &bar,
+                format!(
+                    "stopped at step {step}; saved {}",
+                    last_checkpoint.display()
+                ),
+            );
             break;
         }
     }

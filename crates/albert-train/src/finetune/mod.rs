@@ -363,14 +363,10 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
         },
     );
     let bar = options.progress.then(|| {
-        let bar = indicatif::ProgressBar::new(total);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} steps [{elapsed} < {eta}, {per_sec}] {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
+        crate::progress::bar(
+            total,
+            "{bar:30} {pos}/{len} steps [{elapsed} < {eta}, {per_sec}] {msg}",
+        )
     });
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
     let mut order: Vec<usize> = (0..task.len()).collect();
@@ -414,11 +410,14 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
                 .iter()
                 .map(|(n, v)| format!("{n} {v:.4}"))
                 .collect();
-            bar.println(format!(
-                "epoch {epoch}: validation loss {:.4}, {}",
-                evaluation.loss,
-                figures.join(", ")
-            ));
+            crate::progress::report(
+                bar,
+                format!(
+                    "epoch {epoch}: validation loss {:.4}, {}",
+                    evaluation.loss,
+                    figures.join(", ")
+                ),
+            );
         }
         let improved = best
             .as_ref()
