@@ -62,9 +62,13 @@ pub fn train_unigram(files: &[&Path], vocab_size: usize) -> Result<Tokenizer> {
         PrependScheme::Always,
         true,
     )));
+    // `[MASK]` takes the space before it, as in HF's `AlbertTokenizerFast` (`lstrip=True`): in
+    // "the [MASK]." the space would otherwise become a lone `▁` piece before the mask, which
+    // pretraining never shows the model (it masks whole pieces, `▁` included), and fill-mask
+    // answers degrade to punctuation.
     let specials: Vec<AddedToken> = SPECIAL_TOKENS
         .iter()
-        .map(|t| AddedToken::from(*t, true))
+        .map(|t| AddedToken::from(*t, true).lstrip(*t == MASK))
         .collect();
     let mut trainer: TrainerWrapper = UnigramTrainer::builder()
         .vocab_size(vocab_size as u32)
