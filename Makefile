@@ -50,7 +50,8 @@ check-large: setup
 corpus: setup
 	$(PYTHON) tools/make_corpus.py
 
-# Rebuilds models/albert-tiny-en exactly as its model card says (about 40 minutes on 2 cores).
+# Rebuilds models/albert-tiny-en exactly as its model card says (two stages, about 3 hours on 2
+# cores; an interrupted run resumes where it stopped when run again).
 tiny-model: release corpus
 	bash tools/make_tiny_model.sh
 
