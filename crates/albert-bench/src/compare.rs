@@ -41,11 +41,34 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<Anchor>> {
-    let python = cli
-        .python
+fn python(cli: &Cli) -> PathBuf {
+    cli.python
         .clone()
-        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+        .unwrap_or_else(|| repo().join(".venv/bin/python"))
+}
+
+const NEEDS: &str = "it needs transformers in the venv: .venv/bin/pip install transformers==5.24.0";
+
+/// Checks before any cell is measured that the anchors' Python has what they import, so that a
+/// missing package fails in a second rather than after the whole matrix.
+pub fn check_python(cli: &Cli) -> Result<()> {
+    let python = python(cli);
+    let out = Command::new(&python)
+        .args(["-c", "import torch, transformers, onnxruntime"])
+        .output()
+        .with_context(|| format!("running {} (--python)", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "--compare: {} cannot import torch, transformers and onnxruntime ({NEEDS}):\n{}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<Anchor>> {
+    let python = python(cli);
     let script = repo().join("tools/bench_anchors.py");
     let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     let mut anchors = Vec::new();
@@ -69,7 +92,7 @@ pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<An
             .with_context(|| format!("running {} (--python)", python.display()))?;
         if !out.status.success() {
             bail!(
-                "{} failed (it needs transformers in the venv: .venv/bin/pip install transformers==5.24.0):\n{}",
+                "{} failed ({NEEDS}):\n{}",
                 script.display(),
                 String::from_utf8_lossy(&out.stderr)
             );

@@ -327,6 +327,9 @@ fn drift(reference: &ModelOutputs, got: &ModelOutputs) -> Option<(f64, f64)> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    if cli.compare {
+        compare::check_python(&cli)?;
+    }
     std::fs::create_dir_all(&cli.report)
         .with_context(|| format!("creating {}", cli.report.display()))?;
     let export = export_of(&cli.model, &cli.report)?;

@@ -88,3 +88,26 @@ fn measures_every_cell_or_says_why_not() {
     }
     assert!(stdout.contains("ort-cuda fp32: skipped"), "{stdout}");
 }
+
+#[test]
+fn compare_without_the_anchors_packages_fails_before_measuring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/runtime/tiny-base");
+    let report = tmp.path().join("report");
+    // `false` stands for a Python without transformers: the import check fails.
+    let run = Command::new(env!("CARGO_BIN_EXE_albert-bench"))
+        .arg(&model)
+        .args(["--compare", "--python", "false", "--report"])
+        .arg(&report)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("--compare") && stderr.contains("transformers"),
+        "{stderr}"
+    );
+    assert!(!report.join("results.json").exists(), "nothing measured");
+}
