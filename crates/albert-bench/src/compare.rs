@@ -4,7 +4,7 @@
 //! Float anchors are compared with our best float variant, int8 anchors with our best int8.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use anyhow::{Context, Result, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -47,23 +47,31 @@ fn python(cli: &Cli) -> PathBuf {
         .unwrap_or_else(|| repo().join(".venv/bin/python"))
 }
 
-const NEEDS: &str = "it needs transformers in the venv: .venv/bin/pip install transformers==5.24.0";
+/// Runs `command` (the anchors' Python, `python`); a failure names `what` and how to install the
+/// anchors' packages, with Python's own message.
+fn run_python(python: &Path, command: &mut Command, what: &str) -> Result<Output> {
+    let out = command
+        .output()
+        .with_context(|| format!("running {} (--python)", python.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed with {} (it needs transformers in the venv: .venv/bin/pip install transformers==5.24.0):\n{}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out)
+}
 
 /// Checks before any cell is measured that the anchors' Python has what they import, so that a
 /// missing package fails in a second rather than after the whole matrix.
 pub fn check_python(cli: &Cli) -> Result<()> {
     let python = python(cli);
-    let out = Command::new(&python)
-        .args(["-c", "import torch, transformers, onnxruntime"])
-        .output()
-        .with_context(|| format!("running {} (--python)", python.display()))?;
-    if !out.status.success() {
-        bail!(
-            "--compare: {} cannot import torch, transformers and onnxruntime ({NEEDS}):\n{}",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
+    run_python(
+        &python,
+        Command::new(&python).args(["-c", "import torch, transformers, onnxruntime"]),
+        "--compare: importing torch, transformers and onnxruntime",
+    )?;
     Ok(())
 }
 
@@ -77,26 +85,21 @@ pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<An
             "measuring the external anchors at {t} threads ({})",
             script.display()
         );
-        let out = Command::new(&python)
-            .arg(&script)
-            .arg("--config")
-            .arg(config)
-            .args(["--batch", &join(&cli.batch), "--seq", &join(&cli.seq)])
-            .args([
-                "--threads",
-                &t.to_string(),
-                "--seconds",
-                &cli.seconds.to_string(),
-            ])
-            .output()
-            .with_context(|| format!("running {} (--python)", python.display()))?;
-        if !out.status.success() {
-            bail!(
-                "{} failed ({NEEDS}):\n{}",
-                script.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let out = run_python(
+            &python,
+            Command::new(&python)
+                .arg(&script)
+                .arg("--config")
+                .arg(config)
+                .args(["--batch", &join(&cli.batch), "--seq", &join(&cli.seq)])
+                .args([
+                    "--threads",
+                    &t.to_string(),
+                    "--seconds",
+                    &cli.seconds.to_string(),
+                ]),
+            &script.display().to_string(),
+        )?;
         let rows: Vec<Anchor> =
             serde_json::from_slice(&out.stdout).context("reading the anchors' JSON")?;
         anchors.extend(rows);

@@ -3,14 +3,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The committed tiny export (random weights, a tokenizer beside it).
+fn tiny_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/runtime/tiny-base")
+}
 
 #[test]
 fn measures_every_cell_or_says_why_not() {
     let tmp = tempfile::tempdir().unwrap();
-    let model =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/runtime/tiny-base");
+    let model = tiny_model();
     let report = tmp.path().join("report");
     let json = tmp.path().join("rows.json");
     let run = Command::new(env!("CARGO_BIN_EXE_albert-bench"))
@@ -92,8 +96,7 @@ fn measures_every_cell_or_says_why_not() {
 #[test]
 fn compare_without_the_anchors_packages_fails_before_measuring() {
     let tmp = tempfile::tempdir().unwrap();
-    let model =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/runtime/tiny-base");
+    let model = tiny_model();
     let report = tmp.path().join("report");
     // `false` stands for a Python without transformers: the import check fails.
     let run = Command::new(env!("CARGO_BIN_EXE_albert-bench"))

@@ -530,9 +530,11 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
             "loss {:.3} mlm acc {:.3} {sentence_name} acc {:.3} {:.0} tok/s",
             last.loss, last.mlm_accuracy, last.sentence_accuracy, rate
         ));
-        let stopping = stop.load(Ordering::SeqCst) || options.stop_after == Some(step);
+        // --stop-after ends a time-boxed run: evaluate there; Ctrl-C only saves, to quit promptly.
+        let time_boxed = options.stop_after == Some(step);
+        let stopping = stop.load(Ordering::SeqCst) || time_boxed;
         if options.eval_every > 0
-            && (step % options.eval_every == 0 || step == options.steps || stopping)
+            && (step % options.eval_every == 0 || step == options.steps || time_boxed)
             && let Some(m) = evaluate(&model, &eval_instances, options, ids.pad)?
         {
             append_metrics(

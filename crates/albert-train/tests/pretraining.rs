@@ -291,6 +291,11 @@ fn lamb_and_adamw_match_pytorch() {
     }
 }
 
+/// A run that nobody interrupts.
+fn run(options: &PretrainOptions) -> albert_train::Result<albert_train::pretrain::PretrainSummary> {
+    pretrain(options, Arc::new(AtomicBool::new(false)))
+}
+
 fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
     let tokenizer = output.parent().unwrap().join("tokenizer.json");
     if !tokenizer.exists() {
@@ -345,11 +350,7 @@ fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
 #[test]
 fn resume_continues_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let straight = pretrain(
-        &options(&tmp.path().join("straight"), 8, false),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
+    let straight = run(&options(&tmp.path().join("straight"), 8, false)).unwrap();
     assert_eq!(straight.losses.len(), 8);
 
     // The same run stopped part-way (as by Ctrl-C, which saves a checkpoint first), then resumed.
@@ -370,11 +371,7 @@ fn resume_continues_exactly() {
     assert!(first.stopped_early);
     let done = first.steps as usize;
     assert!(done < 8);
-    let resumed = pretrain(
-        &options(&tmp.path().join("resumed"), 8, true),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
+    let resumed = run(&options(&tmp.path().join("resumed"), 8, true)).unwrap();
     let mut losses = first.losses.clone();
     losses.extend(&resumed.losses);
     assert_eq!(losses, straight.losses, "resumed after step {done}");
@@ -386,24 +383,16 @@ fn resume_continues_exactly() {
 #[test]
 fn stop_after_keeps_the_schedule_and_resume_finishes_it() {
     let tmp = tempfile::tempdir().unwrap();
-    let straight = pretrain(
-        &options(&tmp.path().join("straight"), 6, false),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
+    let straight = run(&options(&tmp.path().join("straight"), 6, false)).unwrap();
     let mut boxed = options(&tmp.path().join("boxed"), 6, false);
     boxed.stop_after = Some(4);
-    let first = pretrain(&boxed, Arc::new(AtomicBool::new(false))).unwrap();
+    let first = run(&boxed).unwrap();
     assert!(first.stopped_early);
     assert_eq!(first.steps, 4);
     // Same schedule (lr of a 6-step run) for the first 4 steps, so the same losses.
     assert_eq!(first.losses, straight.losses[..4]);
     assert!(first.last_checkpoint.ends_with("checkpoint-00000004"));
-    let rest = pretrain(
-        &options(&tmp.path().join("boxed"), 6, true),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
+    let rest = run(&options(&tmp.path().join("boxed"), 6, true)).unwrap();
     assert_eq!(rest.losses, straight.losses[4..]);
 }
 
@@ -510,7 +499,7 @@ fn evaluate_scores_the_heads_it_has_and_probes_both_sentence_tasks() {
     options.eval_files = vec![heldout.clone()];
     options.eval_every = 6;
     options.eval_batches = 3;
-    let summary = pretrain(&options, Arc::new(AtomicBool::new(false))).unwrap();
+    let summary = run(&options).unwrap();
     let eval = summary.eval.expect("evaluated at the last step");
 
     let report = evaluate(&EvaluateOptions {
@@ -551,16 +540,12 @@ fn evaluate_scores_the_heads_it_has_and_probes_both_sentence_tasks() {
 #[test]
 fn init_from_starts_from_a_checkpoints_weights_with_the_same_tokenizer() {
     let tmp = tempfile::tempdir().unwrap();
-    let first = pretrain(
-        &options(&tmp.path().join("first"), 3, false),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
+    let first = run(&options(&tmp.path().join("first"), 3, false)).unwrap();
     // A zero learning rate leaves the weights as loaded: the new run's checkpoint is the old one.
     let mut again = options(&tmp.path().join("again"), 1, false);
     again.init_from = Some(first.last_checkpoint.clone());
     again.learning_rate = 0.0;
-    let second = pretrain(&again, Arc::new(AtomicBool::new(false))).unwrap();
+    let second = run(&again).unwrap();
     let a = albert_core::Checkpoint::read_dir(&first.last_checkpoint).unwrap();
     let b = albert_core::Checkpoint::read_dir(&second.last_checkpoint).unwrap();
     assert_eq!(a.tensors.len(), b.tensors.len());
@@ -576,9 +561,7 @@ fn init_from_starts_from_a_checkpoints_weights_with_the_same_tokenizer() {
     let t = albert_core::tokenizer::train_unigram(&[sample.as_path()], vocab).unwrap();
     albert_core::tokenizer::save(&t, &other).unwrap();
     again.tokenizer = other;
-    let err = pretrain(&again, Arc::new(AtomicBool::new(false)))
-        .unwrap_err()
-        .to_string();
+    let err = run(&again).unwrap_err().to_string();
     assert!(
         err.contains("--init-from") && err.contains("other-tokenizer.json"),
         "{err}"
