@@ -113,4 +113,7 @@ fn compare_without_the_anchors_packages_fails_before_measuring() {
         "{stderr}"
     );
     assert!(!report.join("results.json").exists(), "nothing measured");
+    // Failed before any work: the report directory (where variants are made) was never created.
+    // (Checked after the matrix, as before the pre-check, it would hold the exports.)
+    assert!(!report.exists(), "failed before exporting or measuring");
 }
