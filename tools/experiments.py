@@ -58,6 +58,13 @@ class Runner:
         self.out = Path(args.out)
         self.log: list[str] = []
         self.timings: dict[str, float] = {}
+        self.reused: dict[str, Path] = {}
+        for item in args.reuse:
+            name, sep, path = item.partition("=")
+            if not sep or name not in {n for n, _, _ in TABLE5 + TABLE3}:
+                raise SystemExit(f"experiments: --reuse {item!r}: expected RUN=DIR with RUN one of "
+                                 f"{sorted({n for n, _, _ in TABLE5 + TABLE3})}")
+            self.reused[name] = Path(path)
 
     def run(self, name: str, cmd: list, capture: bool = False) -> str:
         cmd = [str(c) for c in cmd]
@@ -86,6 +93,14 @@ class Runner:
 
     def pretrained(self, name: str, objective: str, sharing: str) -> Path:
         """The final checkpoint of one pretraining run (trained, or resumed, if not there yet)."""
+        if name in self.reused:
+            run_dir = self.reused[name]
+            final = run_dir / f"checkpoint-{self.args.steps:08d}"
+            if not final.is_dir():
+                raise SystemExit(f"experiments: --reuse {name}={run_dir}: {final} not found "
+                                 f"(the run must be finished at --steps {self.args.steps})")
+            self.log.append(f"# {name}: reused {final} (trained with this recipe, not rerun)")
+            return final
         run_dir = self.out / name
         done = run_dir / "DONE"
         if not done.exists():
@@ -94,9 +109,9 @@ class Runner:
                    "--tokenizer", self.tokenizer(), "--train", self.args.train, "--eval", self.args.heldout,
                    "--objective", objective, "--steps", self.args.steps, "--batch-size", self.args.batch_size,
                    "--max-seq-length", self.args.max_seq_length, "--optimizer", "adamw", "--lr", self.args.lr,
-                   "--warmup-steps", max(1, self.args.steps // 20),
-                   "--eval-every", max(1, self.args.steps // 10), "--eval-batches", 20,
-                   "--save-every", max(1, self.args.steps // 10), "--keep", 1, "--seed", self.args.seed,
+                   "--max-predictions", 20, "--warmup-steps", max(1, self.args.steps // 25),
+                   "--eval-every", max(1, self.args.steps // 20), "--eval-batches", 20,
+                   "--save-every", max(1, self.args.steps // 20), "--keep", 1, "--seed", self.args.seed,
                    "--device", self.args.device, "-o", run_dir]
             if any(run_dir.glob("checkpoint-*")):
                 cmd.append("--resume")
@@ -205,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--finetune-epochs", type=int, default=3)
     ap.add_argument("--bin", default=str(ROOT / "target/release"), help="where albert-train is")
     ap.add_argument("--out", default=str(ROOT / "runs/experiments"))
+    ap.add_argument("--reuse", action="append", default=[], metavar="RUN=DIR",
+                    help="take RUN's pretraining from DIR, a finished run of exactly this recipe (e.g. "
+                         "objective-sop=runs/albert-tiny-en/stage1: the bundled model's stage 1 is the "
+                         "all-shared SOP run at the default budget)")
     ap.add_argument("--doc", default=str(ROOT / "docs/experiments.md"))
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 4 steps, small eval/probe sets, 1 fine-tuning epoch (numbers meaningless)")

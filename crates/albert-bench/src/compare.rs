@@ -2,6 +2,11 @@
 //! eager; ONNX Runtime's Python API on `torch.onnx.export` output as is, after its transformer
 //! optimizer, and after its int8 `quantize_dynamic`), and the ratio of our best variant to each.
 //! Float anchors are compared with our best float variant, int8 anchors with our best int8.
+//!
+//! The anchors build the HF class of the export's task, so that both sides compute the same
+//! heads. Our variants' graphs are also timed in the anchors' process (`ort-python-ours-*`,
+//! interleaved with the anchors): [`graph_ratios`] compares graph with graph, apart from our
+//! runtime and from the machine's drift between our cells and the anchors.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -9,6 +14,8 @@ use std::process::{Command, Output};
 use anyhow::{Context, Result, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::{Deserialize, Serialize};
+
+use albert_onnx::export::Task;
 
 use crate::{Cli, Row};
 
@@ -75,7 +82,17 @@ pub fn check_python(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
-pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<Anchor>> {
+/// The prefix of the anchors' rows that time our own graphs.
+const OURS: &str = "ort-python-ours-";
+
+/// Runs the anchors for an export of `task`, also timing `ours` (variant name, model file).
+pub fn run_anchors(
+    cli: &Cli,
+    config: &Path,
+    task: Task,
+    ours: &[(&str, PathBuf)],
+    threads: &[usize],
+) -> Result<Vec<Anchor>> {
     let python = python(cli);
     let script = repo().join("tools/bench_anchors.py");
     let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
@@ -91,6 +108,10 @@ pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<An
                 .arg(&script)
                 .arg("--config")
                 .arg(config)
+                .args(["--task", task.name()])
+                .args(ours.iter().flat_map(|(name, path)| {
+                    ["--ours".to_string(), format!("{name}={}", path.display())]
+                }))
                 .args(["--batch", &join(&cli.batch), "--seq", &join(&cli.seq)])
                 .args([
                     "--threads",
@@ -109,7 +130,7 @@ pub fn run_anchors(cli: &Cli, config: &Path, threads: &[usize]) -> Result<Vec<An
 
 pub fn ratios(rows: &[Row], anchors: &[Anchor]) -> Vec<Ratio> {
     let mut out = Vec::new();
-    for a in anchors {
+    for a in anchors.iter().filter(|a| !a.anchor.starts_with(OURS)) {
         let int8 = a.anchor.contains("int8");
         let best = rows
             .iter()
@@ -129,6 +150,37 @@ pub fn ratios(rows: &[Row], anchors: &[Anchor]) -> Vec<Ratio> {
                 ours_p50_ms: p50,
                 ratio: p50 / a.p50_ms,
             });
+        }
+    }
+    out
+}
+
+/// Our graphs against torch's in the anchors' process: our best float graph against the faster
+/// of the two float anchors, our int8 against `quantize_dynamic`'s, per shape.
+pub fn graph_ratios(anchors: &[Anchor]) -> Vec<Ratio> {
+    let fastest = |ours: bool, int8: bool, a: &Anchor| {
+        anchors
+            .iter()
+            .filter(|b| (b.batch, b.seq, b.threads) == (a.batch, a.seq, a.threads))
+            .filter(|b| b.anchor.starts_with(OURS) == ours && b.anchor.contains("int8") == int8)
+            .filter(|b| ours || b.anchor.starts_with("ort-python-"))
+            .min_by(|x, y| x.p50_ms.total_cmp(&y.p50_ms))
+    };
+    let mut out = Vec::new();
+    for a in anchors.iter().filter(|a| a.anchor == "pytorch-eager-fp32") {
+        for int8 in [false, true] {
+            if let (Some(ours), Some(theirs)) = (fastest(true, int8, a), fastest(false, int8, a)) {
+                out.push(Ratio {
+                    batch: a.batch,
+                    seq: a.seq,
+                    threads: a.threads,
+                    anchor: theirs.anchor.clone(),
+                    anchor_p50_ms: theirs.p50_ms,
+                    ours: format!("graph {}", &ours.anchor[OURS.len()..]),
+                    ours_p50_ms: ours.p50_ms,
+                    ratio: ours.p50_ms / theirs.p50_ms,
+                });
+            }
         }
     }
     out
@@ -159,4 +211,48 @@ pub fn table(ratios: &[Ratio]) -> Table {
         ]);
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anchor(name: &str, batch: usize, p50_ms: f64) -> Anchor {
+        Anchor {
+            anchor: name.into(),
+            batch,
+            seq: 128,
+            threads: 2,
+            p50_ms,
+            mean_ms: p50_ms,
+            runs: 10,
+        }
+    }
+
+    #[test]
+    fn graph_ratios_pair_our_fastest_graph_with_torchs_fastest_of_its_kind() {
+        let anchors = vec![
+            anchor("pytorch-eager-fp32", 8, 10.0),
+            anchor("ort-python-fp32", 8, 8.0),
+            anchor("ort-python-optimizer-fp32", 8, 6.0),
+            anchor("ort-python-quantize-dynamic-int8", 8, 4.0),
+            anchor("ort-python-ours-fp32", 8, 9.0),
+            anchor("ort-python-ours-fused", 8, 7.5),
+            anchor("ort-python-ours-int8", 8, 3.0),
+        ];
+        let got = graph_ratios(&anchors);
+        let pairs: Vec<(&str, &str, f64)> = got
+            .iter()
+            .map(|r| (r.anchor.as_str(), r.ours.as_str(), r.ratio))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("ort-python-optimizer-fp32", "graph fused", 7.5 / 6.0),
+                ("ort-python-quantize-dynamic-int8", "graph int8", 3.0 / 4.0),
+            ]
+        );
+        // Our own graphs are never anchors of the runtime's ratios.
+        assert!(ratios(&[], &anchors).is_empty());
+    }
 }

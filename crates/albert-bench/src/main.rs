@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use albert_core::AlbertConfig;
 use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use albert_onnx::convert::{self, ConvertOptions, FuseFlavour, LoopMode, QuantizeOptions};
-use albert_onnx::export::{ExportOptions, MODEL_FILE, export_dir};
+use albert_onnx::export::{ExportOptions, MODEL_FILE, Task, export_dir};
 use albert_onnx::proto::{self, EXTERNAL_DATA_THRESHOLD};
 use albert_runtime::{
     Backend, BackendChoice, ModelInputs, ModelOutputs, OrtOptions, Provider, TractOptions,
@@ -317,10 +317,38 @@ fn gemm_gflops(work: &Path, threads: usize, cli: &Cli) -> Result<f64> {
     Ok(2.0 * (n as f64).powi(3) / seconds / 1e9)
 }
 
+/// What the export computes: its `albert.task` metadata (our exports), else read from its outputs
+/// (`logits` over the vocabulary per token is masked-LM, per token otherwise token
+/// classification, per sequence sequence classification).
+fn export_task(model: &proto::pb::ModelProto, config: &AlbertConfig) -> Result<Task> {
+    if let Some(task) = proto::metadata_value(model, "albert.task") {
+        return task
+            .parse()
+            .map_err(|e| anyhow::anyhow!("the export's albert.task metadata: {e}"));
+    }
+    let outputs: Vec<&proto::pb::ValueInfoProto> =
+        model.graph.iter().flat_map(|g| g.output.iter()).collect();
+    let has = |name: &str| outputs.iter().any(|o| o.name == name);
+    Ok(if has("prediction_logits") {
+        Task::Pretraining
+    } else if has("start_logits") {
+        Task::QuestionAnswering
+    } else if let Some(logits) = outputs.iter().find(|o| o.name == "logits") {
+        let dims = proto::dims(logits);
+        match (dims.len(), dims.last().copied().flatten()) {
+            (3, Some(v)) if v == config.vocab_size as i64 => Task::MaskedLm,
+            (3, _) => Task::TokenClassification,
+            _ => Task::SequenceClassification,
+        }
+    } else {
+        Task::Base
+    })
+}
+
 /// Drift of the first output against the float32 reference.
 fn drift(reference: &ModelOutputs, got: &ModelOutputs) -> Option<(f64, f64)> {
     let (name, want) = reference.iter().next()?;
-    let value = got.get(name)?;
+    let (want, value) = (want.view().ok()?, got.get(name)?.view().ok()?);
     (want.shape() == value.shape())
         .then(|| albert_onnx::convert::report::max_abs_and_cosine(want, value))
 }
@@ -357,21 +385,10 @@ fn main() -> Result<()> {
             make_variant(&export, v, &cli.report).map_err(|e| format!("{e:#}")),
         ));
     }
-    let head = {
-        let model = proto::read_model(&export.join(MODEL_FILE))?;
-        let outputs: Vec<String> = model
-            .graph
-            .iter()
-            .flat_map(|g| g.output.iter().map(|o| o.name.clone()))
-            .collect();
-        if outputs
-            .iter()
-            .any(|o| o == "logits" || o == "prediction_logits")
-        {
-            flops::Head::MaskedLm
-        } else {
-            flops::Head::Base
-        }
+    let task = export_task(&proto::read_model(&export.join(MODEL_FILE))?, &config)?;
+    let head = match task {
+        Task::MaskedLm | Task::Pretraining => flops::Head::MaskedLm,
+        _ => flops::Head::Base,
     };
 
     // The machine's GEMM rate per thread count (ONNX Runtime CPU).
@@ -475,16 +492,27 @@ fn main() -> Result<()> {
         }
     }
     let comparisons = if cli.compare {
-        let anchors = compare::run_anchors(&cli, &export.join(CONFIG_FILE), &threads)?;
+        let ours: Vec<(&str, PathBuf)> = variants
+            .iter()
+            .filter_map(|(v, path)| Some((v.name(), path.as_ref().ok()?.clone())))
+            .collect();
+        let anchors = compare::run_anchors(&cli, &export.join(CONFIG_FILE), task, &ours, &threads)?;
         let ratios = compare::ratios(&rows, &anchors);
+        let graph_ratios = compare::graph_ratios(&anchors);
         println!("{}", compare::table(&ratios));
-        Some((anchors, ratios))
+        println!(
+            "our graphs and torch.onnx.export's, both in ONNX Runtime Python, interleaved in one process:"
+        );
+        println!("{}", compare::table(&graph_ratios));
+        Some((anchors, ratios, graph_ratios))
     } else {
         None
     };
     let json = serde_json::to_string_pretty(&serde_json::json!({
         "anchors": comparisons.as_ref().map(|c| &c.0),
         "ratios": comparisons.as_ref().map(|c| &c.1),
+        "graph_ratios": comparisons.as_ref().map(|c| &c.2),
+        "task": task.name(),
         "model": export,
         "config": {"hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers, "vocab_size": config.vocab_size},
         "gemm_gflops": gemm.iter().map(|(t, r)| serde_json::json!({"threads": t, "gflops": r})).collect::<Vec<_>>(),
@@ -498,7 +526,9 @@ fn main() -> Result<()> {
         &cli.report,
         &rows,
         &gemm,
-        comparisons.as_ref().map(|c| c.1.as_slice()),
+        comparisons
+            .as_ref()
+            .map(|c| (c.1.as_slice(), c.2.as_slice())),
     )?;
     println!("report: {}", cli.report.join("report.md").display());
     Ok(())

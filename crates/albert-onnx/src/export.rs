@@ -315,27 +315,24 @@ impl AlbertGraph<'_> {
         Ok(self.b.op("Tanh", &[&dense], vec![]))
     }
 
-    /// The MLM head; the decoder is a Gemm on the word-embedding initializer itself (transB = 1).
+    /// The MLM head. The decoder reads the word-embedding initializer itself through a
+    /// `Transpose` (the table is stored once; engines fold the transpose when loading), as a
+    /// `MatMul` on the [batch, seq, E] states and an `Add` of the bias. An earlier `Gemm` with
+    /// `transB` on flattened states was ~15 % slower on ONNX Runtime CPU at the bundled model's
+    /// size: Gemm fills its output with the broadcast bias before accumulating, and reshaping
+    /// the [batch·seq, V] logits back to 3-D copied them.
     fn mlm(&mut self, hidden: &str, output: &str) -> Result<()> {
         self.b.set_scope("/predictions");
         let dense = self.linear(hidden, &params::linear(names::MLM_DENSE))?;
         let activated = self.b.activation(self.config.activation(), &dense);
         let normed = self.layer_norm(&activated, &params::norm(names::MLM_NORM))?;
-        let e = self.config.embedding_size as i64;
-        let flat_shape = self.b.const_i64(&[2], &[-1, e]);
-        let flat = self.b.op("Reshape", &[&normed, &flat_shape], vec![]);
         let word = self.stored(names::WORD_EMBEDDINGS)?;
+        let decoder = self
+            .b
+            .op("Transpose", &[&word], vec![attr_ints("perm", &[1, 0])]);
         let bias = self.stored(names::MLM_BIAS)?;
-        let logits = self
-            .b
-            .op("Gemm", &[&flat, &word, &bias], vec![attr_int("transB", 1)]);
-        let input_shape = self.b.op("Shape", &["input_ids"], vec![]);
-        let vocab = self.b.const_i64(&[1], &[self.config.vocab_size as i64]);
-        let out_shape = self
-            .b
-            .op("Concat", &[&input_shape, &vocab], vec![attr_int("axis", 0)]);
-        self.b
-            .op_into("Reshape", &[&logits, &out_shape], vec![], output);
+        let product = self.b.op("MatMul", &[&normed, &decoder], vec![]);
+        self.b.op_into("Add", &[&product, &bias], vec![], output);
         Ok(())
     }
 

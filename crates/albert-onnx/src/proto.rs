@@ -117,6 +117,26 @@ pub fn metadata_value<'a>(model: &'a ModelProto, key: &str) -> Option<&'a str> {
         .map(|e| e.value.as_str())
 }
 
+/// The dimensions of a tensor value's declared shape (`None`: symbolic or unknown); empty when
+/// it declares none.
+pub fn dims(value: &ValueInfoProto) -> Vec<Option<i64>> {
+    let Some(pb::type_proto::Value::TensorType(tensor)) =
+        value.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Vec::new();
+    };
+    tensor.shape.as_ref().map_or_else(Vec::new, |shape| {
+        shape
+            .dim
+            .iter()
+            .map(|d| match d.value {
+                Some(dimension::Value::DimValue(v)) => Some(v),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
 /// The bytes of all initializers (raw or typed data).
 pub fn initializer_bytes(model: &ModelProto) -> usize {
     model.graph.as_ref().map_or(0, graph_initializer_bytes)

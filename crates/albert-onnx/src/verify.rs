@@ -59,10 +59,10 @@ pub fn run_backend(backend: &dyn Backend, inputs: &Inputs, names: &[&str]) -> Re
     names
         .iter()
         .map(|name| {
-            outputs
-                .remove(*name)
-                .map(|v| (name.to_string(), v))
-                .ok_or_else(|| OnnxError::Verification(format!("the model has no output `{name}`")))
+            let value = outputs.remove(*name).ok_or_else(|| {
+                OnnxError::Verification(format!("the model has no output `{name}`"))
+            })?;
+            Ok((name.to_string(), value.to_array().map_err(runtime_err)?))
         })
         .collect()
 }

@@ -82,7 +82,12 @@ fn converted(
 }
 
 fn run(backend: &dyn Backend, inputs: &Inputs) -> BTreeMap<String, ArrayD<f32>> {
-    backend.run(inputs).unwrap()
+    backend
+        .run(inputs)
+        .unwrap()
+        .into_iter()
+        .map(|(name, value)| (name, value.to_array().unwrap()))
+        .collect()
 }
 
 fn max_abs(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {

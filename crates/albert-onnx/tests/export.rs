@@ -361,7 +361,19 @@ fn tied_decoder_reads_the_word_embedding_initializer() {
         .filter(|n| n.input.iter().any(|i| i == word))
         .map(|n| n.op_type.as_str())
         .collect();
-    assert_eq!(readers, vec!["Gather", "Gemm"]);
+    assert_eq!(readers, vec!["Gather", "Transpose"]);
+    // The transpose feeds the decoder's MatMul (no transposed copy stored).
+    let transpose = graph
+        .node
+        .iter()
+        .find(|n| n.op_type == "Transpose" && n.input[0] == word)
+        .unwrap();
+    assert!(
+        graph
+            .node
+            .iter()
+            .any(|n| n.op_type == "MatMul" && n.input[1] == transpose.output[0])
+    );
     assert_eq!(
         proto::metadata_value(&model, "albert.task"),
         Some("masked-lm")

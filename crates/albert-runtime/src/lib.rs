@@ -35,7 +35,9 @@ pub mod tasks;
 pub use backend::ort::{FallbackPolicy, OrtOptions, Provider};
 #[cfg(feature = "tract")]
 pub use backend::tract::TractOptions;
-pub use backend::{Backend, BackendChoice, ExecutionTarget, ModelInputs, ModelOutputs};
+pub use backend::{
+    Backend, BackendChoice, ExecutionTarget, ModelInputs, ModelOutputs, OutputTensor, output,
+};
 pub use error::{Result, RuntimeError};
 pub use pipeline::{Pipeline, PipelineOptions, TextInput, Truncation};
 pub use tasks::LabelScore;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use albert_runtime::backend::{Backend, ModelInputs};
-use ndarray::{Array2, ArrayD, Axis};
+use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
 use serde_json::{Value, json};
 
 use crate::error::Result;
@@ -98,7 +98,7 @@ impl DriftRow {
 }
 
 /// Max-abs difference and cosine of two outputs (infinite and 0 when their shapes differ).
-pub fn max_abs_and_cosine(a: &ArrayD<f32>, b: &ArrayD<f32>) -> (f64, f64) {
+pub fn max_abs_and_cosine(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> (f64, f64) {
     if a.shape() != b.shape() {
         return (f64::INFINITY, 0.0);
     }
@@ -127,9 +127,14 @@ pub fn load(engine: Engine, model: &Path, ort_library: Option<&Path>) -> Result<
 }
 
 fn run_all(backend: &dyn Backend, inputs: &ModelInputs) -> Result<BTreeMap<String, ArrayD<f32>>> {
+    let err =
+        |e: albert_runtime::RuntimeError| crate::error::OnnxError::Verification(e.to_string());
     backend
         .run(inputs)
-        .map_err(|e| crate::error::OnnxError::Verification(e.to_string()))
+        .map_err(err)?
+        .into_iter()
+        .map(|(name, value)| Ok((name, value.to_array().map_err(err)?)))
+        .collect()
 }
 
 /// Compares every output the two models share, on each input batch.
@@ -145,7 +150,7 @@ pub fn drift(
         let got = run_all(converted, inputs)?;
         for (name, reference) in &want {
             if let Some(value) = got.get(name) {
-                let (max_abs, cosine) = max_abs_and_cosine(reference, value);
+                let (max_abs, cosine) = max_abs_and_cosine(reference.view(), value.view());
                 rows.push(DriftRow {
                     engine: engine.name(),
                     inputs: label.clone(),

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "ort")]
 pub mod ort;
+mod output;
 #[cfg(feature = "tract")]
 pub mod tract;
 
@@ -10,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use ndarray::{Array2, ArrayD};
+use ndarray::Array2;
 
 use crate::error::{Result, RuntimeError};
 
@@ -25,8 +26,10 @@ pub struct ModelInputs {
     pub token_type_ids: Array2<i64>,
 }
 
+pub use output::{OutputTensor, output};
+
 /// Outputs by name (`last_hidden_state`, `logits`, …).
-pub type ModelOutputs = BTreeMap<String, ArrayD<f32>>;
+pub type ModelOutputs = BTreeMap<String, OutputTensor>;
 
 /// What actually runs a model (after any fallback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,7 +14,7 @@ use ort::ep::{self, ExecutionProviderDispatch};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 
-use super::{Backend, ExecutionTarget, ModelInputs, ModelOutputs, check_input_names};
+use super::{Backend, ExecutionTarget, ModelInputs, ModelOutputs, OutputTensor, check_input_names};
 use crate::error::{Result, RuntimeError};
 
 /// An ONNX Runtime execution provider.
@@ -109,7 +109,8 @@ pub struct OrtOptions {
     pub intra_threads: usize,
     /// Threads across independent operators (0: default).
     pub inter_threads: usize,
-    /// ONNX Runtime's graph optimization level [default: `Level3`].
+    /// ONNX Runtime's graph optimization level [default: `All`, as ONNX Runtime's own default;
+    /// `ort` calls ONNX Runtime's level 3, `ORT_ENABLE_LAYOUT`, `Level3`].
     pub optimization_level: GraphOptimizationLevel,
 }
 
@@ -121,7 +122,7 @@ impl Default for OrtOptions {
             policy: FallbackPolicy::Require,
             intra_threads: 0,
             inter_threads: 0,
-            optimization_level: GraphOptimizationLevel::Level3,
+            optimization_level: GraphOptimizationLevel::All,
         }
     }
 }
@@ -303,12 +304,12 @@ impl Backend for OrtBackend {
         let mut session = self.session.lock().map_err(|_| {
             RuntimeError::OnnxRuntime("a previous run panicked while holding the session".into())
         })?;
-        let outputs = session.run(feed).map_err(ort_err)?;
+        let mut outputs = session.run(feed).map_err(ort_err)?;
         let mut result = ModelOutputs::new();
         for name in &self.outputs {
-            if let Some(value) = outputs.get(name.as_str()) {
-                let array = value.try_extract_array::<f32>().map_err(ort_err)?;
-                result.insert(name.clone(), array.to_owned());
+            // Taken, not copied: the values outlive the run (they hold their allocator).
+            if let Some(value) = outputs.remove(name.as_str()) {
+                result.insert(name.clone(), OutputTensor::from_ort(name, value)?);
             }
         }
         Ok(result)

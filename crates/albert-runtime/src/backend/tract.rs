@@ -116,9 +116,13 @@ impl Backend for TractBackend {
             .run(feed.into_iter().map(|(_, v)| v).collect())
             .map_err(tract_err)?;
         let mut result = ModelOutputs::new();
-        for (name, value) in self.outputs.iter().zip(values.iter()) {
-            let view = value.to_plain_array_view::<f32>().map_err(tract_err)?;
-            result.insert(name.clone(), view.to_owned());
+        for (name, value) in self.outputs.iter().zip(values) {
+            // Moved out without a copy when tract holds the only reference.
+            let array = value
+                .into_tensor()
+                .into_plain_array::<f32>()
+                .map_err(tract_err)?;
+            result.insert(name.clone(), array.into());
         }
         Ok(result)
     }

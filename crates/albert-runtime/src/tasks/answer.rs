@@ -46,11 +46,15 @@ impl Pipeline {
                 "no context token is left after truncation".into(),
             ));
         }
-        let pick = |name: &str| -> Vec<f32> {
-            let all = outputs[name].slice(s![row, ..]).to_vec();
-            softmax(&context_tokens.iter().map(|&t| all[t]).collect::<Vec<_>>())
+        let pick = |name: &str| -> Result<Vec<f32>> {
+            let all = crate::backend::output(&outputs, name)?
+                .slice(s![row, ..])
+                .to_vec();
+            Ok(softmax(
+                &context_tokens.iter().map(|&t| all[t]).collect::<Vec<_>>(),
+            ))
         };
-        let (p_start, p_end) = (pick("start_logits"), pick("end_logits"));
+        let (p_start, p_end) = (pick("start_logits")?, pick("end_logits")?);
         let mut best = (0, 0, f32::MIN);
         for (i, &ps) in p_start.iter().enumerate() {
             for (j, &pe) in p_end.iter().enumerate().skip(i).take(MAX_ANSWER_TOKENS) {

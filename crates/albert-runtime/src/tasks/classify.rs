@@ -38,7 +38,9 @@ impl Pipeline {
         let runs = self.run_batched(&encodings)?;
         let mut result = Vec::with_capacity(inputs.len());
         for (outputs, row) in runs {
-            let logits = outputs["logits"].index_axis(Axis(0), row).to_owned();
+            let logits = crate::backend::output(&outputs, "logits")?
+                .index_axis(Axis(0), row)
+                .to_owned();
             if logits.ndim() != 1 {
                 return Err(crate::RuntimeError::InvalidInput(
                     "the model's logits are per token: this is a token-classification model (use token_classify)".into(),

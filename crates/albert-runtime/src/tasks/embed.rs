@@ -2,7 +2,7 @@
 
 use ndarray::{Axis, s};
 
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::pipeline::{Pipeline, TextInput};
 
 /// How token vectors become one text vector.
@@ -40,9 +40,7 @@ impl Pipeline {
         let runs = self.run_batched(&encodings)?;
         let mut result = Vec::with_capacity(texts.len());
         for (encoding, (outputs, row)) in encodings.iter().zip(runs) {
-            let values = outputs.get(output).ok_or_else(|| {
-                RuntimeError::InvalidInput(format!("the backend returned no `{output}`"))
-            })?;
+            let values = crate::backend::output(&outputs, output)?;
             let mut vector: Vec<f32> = match options.pooling {
                 Pooling::Pooler => values.index_axis(Axis(0), row).iter().cloned().collect(),
                 Pooling::Cls => values.slice(s![row, 0, ..]).iter().cloned().collect(),

@@ -58,7 +58,7 @@ impl Pipeline {
             )));
         }
         let (outputs, row) = self.run_batched(&encodings)?.remove(0);
-        let logits = &outputs[output];
+        let logits = crate::backend::output(&outputs, output)?;
         let mut predictions = Vec::new();
         for position in positions {
             let scores = softmax(&logits.slice(s![row, position, ..]).to_vec());

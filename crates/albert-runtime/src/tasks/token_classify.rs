@@ -31,7 +31,7 @@ impl Pipeline {
         let runs = self.run_batched(&encodings)?;
         let mut result = Vec::with_capacity(texts.len());
         for ((text, encoding), (outputs, row)) in texts.iter().zip(&encodings).zip(runs) {
-            let logits = &outputs["logits"];
+            let logits = crate::backend::output(&outputs, "logits")?;
             if logits.ndim() != 3 {
                 return Err(RuntimeError::InvalidInput(
                     "the model's logits are per text: this is a sequence-classification model (use classify)".into(),
