@@ -70,7 +70,7 @@ class Runner:
         cmd = [str(c) for c in cmd]
         line = " ".join(shlex.quote(c) for c in cmd)
         print(f"$ {line}", flush=True)
-        self.log.append(line)
+        self.note(line)
         start = time.monotonic()
         result = subprocess.run(cmd, check=False, text=True, capture_output=capture)
         self.timings[name] = self.timings.get(name, 0.0) + time.monotonic() - start
@@ -80,66 +80,89 @@ class Runner:
             raise SystemExit(f"experiments: `{line}` failed with exit code {result.returncode}")
         return result.stdout if capture else ""
 
+    def note(self, line: str) -> None:
+        if line not in self.log:
+            self.log.append(line)
+
+    def step(self, name: str, cmd: list, finished: bool) -> bool:
+        """Runs one step unless it is finished (or --report-only); the document lists its command
+        either way. True when its result is there."""
+        if finished or self.args.report_only:
+            line = " ".join(shlex.quote(str(c)) for c in cmd)
+            if line not in self.log:  # else it ran in this invocation
+                self.note(f"{line}  # {'finished earlier' if finished else 'not run yet'}")
+            return finished
+        self.run(name, cmd)
+        return True
+
     def tool(self, name: str) -> Path:
         return self.bin / name
 
     def tokenizer(self) -> Path:
         path = self.out / "tokenizer.json"
-        if not path.exists():
-            self.out.mkdir(parents=True, exist_ok=True)
-            self.run("tokenizer", [self.tool("albert-train"), "tokenizer", "--corpus", self.args.train,
-                                   "--vocab-size", self.args.vocab_size, "-o", path])
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.step("tokenizer", [self.tool("albert-train"), "tokenizer", "--corpus", self.args.train,
+                                "--vocab-size", self.args.vocab_size, "-o", path], path.exists())
         return path
 
-    def pretrained(self, name: str, objective: str, sharing: str) -> Path:
-        """The final checkpoint of one pretraining run (trained, or resumed, if not there yet)."""
+    def pretrained(self, name: str, objective: str, sharing: str) -> Path | None:
+        """The final checkpoint of one pretraining run (trained, or resumed, if not there yet;
+        None under --report-only when it is not finished)."""
         if name in self.reused:
             run_dir = self.reused[name]
             final = run_dir / f"checkpoint-{self.args.steps:08d}"
             if not final.is_dir():
                 raise SystemExit(f"experiments: --reuse {name}={run_dir}: {final} not found "
                                  f"(the run must be finished at --steps {self.args.steps})")
-            self.log.append(f"# {name}: reused {final} (trained with this recipe, not rerun)")
+            self.note(f"# {name}: reused {final} (trained with this recipe, not rerun)")
             return final
         run_dir = self.out / name
         done = run_dir / "DONE"
-        if not done.exists():
-            cmd = [self.tool("albert-train"), "pretrain", "--config", self.args.config, "--sharing", sharing,
-                   "--vocab-size", self.args.vocab_size,
-                   "--tokenizer", self.tokenizer(), "--train", self.args.train, "--eval", self.args.heldout,
-                   "--objective", objective, "--steps", self.args.steps, "--batch-size", self.args.batch_size,
-                   "--max-seq-length", self.args.max_seq_length, "--optimizer", "adamw", "--lr", self.args.lr,
-                   "--max-predictions", 20, "--warmup-steps", max(1, self.args.steps // 25),
-                   "--eval-every", max(1, self.args.steps // 20), "--eval-batches", 20,
-                   "--save-every", max(1, self.args.steps // 20), "--keep", 1, "--seed", self.args.seed,
-                   "--device", self.args.device, "-o", run_dir]
-            if any(run_dir.glob("checkpoint-*")):
-                cmd.append("--resume")
-            self.run(f"pretrain {name}", cmd)
-            done.write_text("finished\n")
+        cmd = [self.tool("albert-train"), "pretrain", "--config", self.args.config, "--sharing", sharing,
+               "--vocab-size", self.args.vocab_size,
+               "--tokenizer", self.tokenizer(), "--train", self.args.train, "--eval", self.args.heldout,
+               "--objective", objective, "--steps", self.args.steps, "--batch-size", self.args.batch_size,
+               "--max-seq-length", self.args.max_seq_length, "--optimizer", "adamw", "--lr", self.args.lr,
+               "--max-predictions", 20, "--warmup-steps", max(1, self.args.steps // 25),
+               "--eval-every", max(1, self.args.steps // 20), "--eval-batches", 20,
+               "--save-every", max(1, self.args.steps // 20), "--keep", 1, "--seed", self.args.seed,
+               "--device", self.args.device, "-o", run_dir]
+        if not done.exists() and not self.args.report_only and any(run_dir.glob("checkpoint-*")):
+            cmd.append("--resume")
+        if not self.step(f"pretrain {name}", cmd, done.exists()):
+            return None
+        done.write_text("finished\n")
         return sorted(run_dir.glob("checkpoint-*"))[-1]
 
-    def evaluation(self, name: str, checkpoint: Path) -> dict:
+    def evaluation(self, name: str, checkpoint: Path | None) -> dict | None:
         path = self.out / name / "evaluate.json"
-        if not path.exists():
-            self.run(f"evaluate {name}", [self.tool("albert-train"), "evaluate", "--model", checkpoint,
-                                          "--eval", self.args.heldout, "--probe-train", self.args.train,
-                                          "--max-seq-length", self.args.max_seq_length,
-                                          "--examples", self.args.eval_examples,
-                                          "--probe-examples", self.args.probe_examples,
-                                          "--seed", self.args.seed, "--device", self.args.device, "--json", path])
+        cmd = [self.tool("albert-train"), "evaluate", "--model", checkpoint or self.out / name / "<final checkpoint>",
+               "--eval", self.args.heldout, "--probe-train", self.args.train,
+               "--max-seq-length", self.args.max_seq_length, "--examples", self.args.eval_examples,
+               "--probe-examples", self.args.probe_examples,
+               "--seed", self.args.seed, "--device", self.args.device, "--json", path]
+        if checkpoint is None:  # only under --report-only
+            self.step(f"evaluate {name}", cmd, False)
+            return None
+        if not self.step(f"evaluate {name}", cmd, path.exists()):
+            return None
         return json.loads(path.read_text())
 
-    def downstream(self, name: str, checkpoint: Path) -> dict:
+    def downstream(self, name: str, checkpoint: Path | None) -> dict | None:
         out = self.out / name / "sentiment"
         metrics = out / "metrics.jsonl"
-        if not (metrics.exists() and '"test"' in metrics.read_text()):
-            data = Path(self.args.downstream)
-            self.run(f"finetune {name}", [self.tool("albert-train"), "finetune", "--model", checkpoint,
-                                          "--train", data / "train.csv", "--validation-fraction", 0.1,
-                                          "--test", data / "test.csv", "--epochs", self.args.finetune_epochs,
-                                          "--lr", 1e-4, "--max-seq-length", 64, "--batch-size", 32,
-                                          "--seed", self.args.seed, "--device", self.args.device, "-o", out])
+        finished = metrics.exists() and '"test"' in metrics.read_text()
+        data = Path(self.args.downstream)
+        cmd = [self.tool("albert-train"), "finetune", "--model", checkpoint or self.out / name / "<final checkpoint>",
+               "--train", data / "train.csv", "--validation-fraction", 0.1,
+               "--test", data / "test.csv", "--epochs", self.args.finetune_epochs,
+               "--lr", 1e-4, "--max-seq-length", 64, "--batch-size", 32,
+               "--seed", self.args.seed, "--device", self.args.device, "-o", out]
+        if checkpoint is None:  # only under --report-only
+            self.step(f"finetune {name}", cmd, False)
+            return None
+        if not self.step(f"finetune {name}", cmd, finished):
+            return None
         lines = [json.loads(l) for l in metrics.read_text().splitlines() if l.strip()]
         test = [l for l in lines if l["split"] == "test"][-1]
         best_eval = max((l for l in lines if l["split"] == "eval"), key=lambda l: l["accuracy"])
@@ -156,6 +179,21 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
+PENDING = "not run yet"
+
+
+def field(d: dict | None, *keys: str) -> float | None:
+    for k in keys:
+        if d is None:
+            return None
+        d = d.get(k)
+    return d
+
+
+def cell(d: dict | None, *keys: str) -> str:
+    return PENDING if d is None else pct(field(d, *keys))
+
+
 def table5(r: Runner) -> list[str]:
     rows = []
     for name, objective, sharing in TABLE5:
@@ -170,13 +208,14 @@ def table5(r: Runner) -> list[str]:
            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for objective, ev, ds in rows:
         paper = PAPER_TABLE5[objective]
-        out.append(f"| {objective} | {pct(ev['mlm_accuracy'])} | {pct(ev['nsp']['head'])} | {pct(ev['nsp']['probe'])} | "
-                   f"{pct(ev['sop']['head'])} | {pct(ev['sop']['probe'])} | {pct(ds['test_accuracy'])} | "
+        out.append(f"| {objective} | {cell(ev, 'mlm_accuracy')} | {cell(ev, 'nsp', 'head')} | {cell(ev, 'nsp', 'probe')} | "
+                   f"{cell(ev, 'sop', 'head')} | {cell(ev, 'sop', 'probe')} | {cell(ds, 'test_accuracy')} | "
                    f"{paper['mlm']} / {paper['nsp']} / {paper['sop']} |")
-    chance = rows[0][1]["sop"]["chance"], rows[0][1]["nsp"]["chance"]
-    out += ["", f"Chance (the more frequent held-out label): SOP {pct(chance[0])}, NSP {pct(chance[1])}. "
-            "The paper's finding to check: NSP training leaves SOP near chance (52.0), SOP training also "
-            "does well on NSP (78.9).", ""]
+    evaluated = [ev for _, ev, _ in rows if ev is not None]
+    chance = (f"Chance (the more frequent held-out label): SOP {pct(evaluated[0]['sop']['chance'])}, "
+              f"NSP {pct(evaluated[0]['nsp']['chance'])}. " if evaluated else "")
+    out += ["", chance + "The paper's finding to check: NSP training leaves SOP near chance (52.0), SOP "
+            "training also does well on NSP (78.9).", ""]
     return out
 
 
@@ -191,8 +230,8 @@ def table3(r: Runner) -> list[str]:
            "| sharing | parameters | MLM | SOP head | sentiment (test) |",
            "| --- | ---: | ---: | ---: | ---: |"]
     for sharing, params, ev, ds in rows:
-        out.append(f"| {sharing} | {params:,} | {pct(ev['mlm_accuracy'])} | {pct(ev['sop']['head'])} | "
-                   f"{pct(ds['test_accuracy'])} |")
+        out.append(f"| {sharing} | {params:,} | {cell(ev, 'mlm_accuracy')} | {cell(ev, 'sop', 'head')} | "
+                   f"{cell(ds, 'test_accuracy')} |")
     out += ["", "The paper (ALBERT-base, E = 128) finds that sharing the feed-forward block costs more "
             "accuracy than sharing attention, and that all-shared trades a little accuracy for a "
             "7.5× smaller model than not-shared.", ""]
@@ -225,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
                          "objective-sop=runs/albert-tiny-en/stage1: the bundled model's stage 1 is the "
                          "all-shared SOP run at the default budget)")
     ap.add_argument("--doc", default=str(ROOT / "docs/experiments.md"))
+    ap.add_argument("--report-only", action="store_true",
+                    help="train and evaluate nothing: write the document from the runs finished so far "
+                         f"(the others are '{PENDING}')")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 4 steps, small eval/probe sets, 1 fine-tuning epoch (numbers meaningless)")
     args = ap.parse_args(argv)
@@ -249,17 +291,20 @@ def main(argv: list[str] | None = None) -> int:
     budget = (f"{args.steps} steps × {args.batch_size} sequences of ≤ {args.max_seq_length} tokens, AdamW "
               f"lr {args.lr}, seed {args.seed}, device {args.device}")
     text = ["# Experiments: the paper's tables at our scale", "",
-            f"Made by `tools/experiments.py {args.table}{' --quick' if args.quick else ''}` "
+            f"Made by `tools/experiments.py {args.table}{' --quick' if args.quick else ''}"
+            f"{' --report-only' if args.report_only else ''}` "
             f"({'smoke run: the numbers mean nothing' if args.quick else 'the numbers below'}). "
             f"Config `{Path(args.config).name}`, corpus `{args.train}`, held-out `{args.heldout}`; budget per "
-            f"model: {budget}. Wall time of this invocation: {total / 60:.1f} min (runs reused from "
-            f"`{args.out}` take none). Training curves: `{args.out}/<run>/curves.svg`.", ""]
+            f"model: {budget}. "
+            + ("This invocation only reported (--report-only). " if args.report_only else
+               f"Wall time of this invocation: {total / 60:.1f} min (runs reused from `{args.out}` take none). ")
+            + f"Training curves: `{args.out}/<run>/curves.svg`.", ""]
     text += sections
     text += ["## Commands", "", "```sh"] + r.log + ["```", "", "## Time per step (this invocation)", "",
              "| step | seconds |", "| --- | ---: |"]
     text += [f"| {k} | {v:.0f} |" for k, v in r.timings.items()]
     tmp = doc.with_suffix(".tmp")
-    tmp.write_text("\n".join(text) + "\n")
+    tmp.write_text("\n".join(text).replace(f"{ROOT}/", "") + "\n")
     tmp.replace(doc)
     print(f"wrote {doc}")
     return 0

@@ -260,40 +260,56 @@ fn experiments_script_writes_both_tables() {
         .parent()
         .unwrap();
     let doc = tmp.path().join("experiments.md");
-    let out = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("tools/experiments.py"))
-        .arg("all")
-        .arg("--quick")
-        .args([
-            "--vocab-size",
-            "300",
-            "--max-seq-length",
-            "48",
-            "--device",
-            "cpu",
-        ])
-        .arg("--config")
-        .arg(&config)
-        .arg("--train")
-        .arg(root.join("README.md"))
-        .arg("--heldout")
-        .arg(&heldout)
-        .arg("--downstream")
-        .arg(&downstream)
-        .arg("--bin")
-        .arg(bin)
-        .arg("--out")
-        .arg(tmp.path().join("runs"))
-        .arg("--doc")
-        .arg(&doc)
-        .output()
-        .expect("run tools/experiments.py");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let experiments = |extra: &[&str]| {
+        let out = Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("tools/experiments.py"))
+            .arg("all")
+            .arg("--quick")
+            .args(extra)
+            .args([
+                "--vocab-size",
+                "300",
+                "--max-seq-length",
+                "48",
+                "--device",
+                "cpu",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .arg("--train")
+            .arg(root.join("README.md"))
+            .arg("--heldout")
+            .arg(&heldout)
+            .arg("--downstream")
+            .arg(&downstream)
+            .arg("--bin")
+            .arg(bin)
+            .arg("--out")
+            .arg(tmp.path().join("runs"))
+            .arg("--doc")
+            .arg(&doc)
+            .output()
+            .expect("run tools/experiments.py");
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // --report-only before anything is trained: every row is there, pending, and nothing ran.
+    experiments(&["--report-only"]);
+    let tables =
+        |t: &str| t[t.find("## Table 5").unwrap()..t.find("## Commands").unwrap()].to_string();
+    let pending = std::fs::read_to_string(&doc).unwrap();
+    // 3 objectives × 6 figures, 4 sharing strategies × 3 figures.
+    assert_eq!(
+        tables(&pending).matches("not run yet").count(),
+        3 * 6 + 4 * 3,
+        "{pending}"
     );
+    assert!(!tmp.path().join("runs/objective-none").exists());
+    experiments(&[]);
     let text = std::fs::read_to_string(&doc).unwrap();
     assert!(
         text.contains("## Table 5") && text.contains("## Table 3"),
@@ -309,7 +325,17 @@ fn experiments_script_writes_both_tables() {
     ] {
         assert!(text.contains(row), "{row} missing:\n{text}");
     }
+    assert!(!text.contains("not run yet"), "{text}");
     // The all-shared SOP model is trained once and serves both tables.
     let pretrain_runs = text.matches("albert-train pretrain ").count();
     assert_eq!(pretrain_runs, 6, "{text}");
+    // A second invocation reuses every finished step and reports the same tables.
+    experiments(&["--report-only"]);
+    let again = std::fs::read_to_string(&doc).unwrap();
+    assert_eq!(tables(&again), tables(&text));
+    assert_eq!(
+        again.matches("# finished earlier").count(),
+        6 * 3 + 1,
+        "{again}"
+    );
 }
