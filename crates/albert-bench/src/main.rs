@@ -606,3 +606,65 @@ fn run_cell(
         timing: Some(timing),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use albert_onnx::proto::pb::tensor_proto::DataType;
+    use albert_onnx::proto::{Dim, value_info};
+
+    fn model(outputs: &[(&str, &[Dim])], task: Option<&str>) -> proto::pb::ModelProto {
+        proto::pb::ModelProto {
+            graph: Some(proto::pb::GraphProto {
+                output: outputs
+                    .iter()
+                    .map(|(name, dims)| value_info(name, DataType::Float, dims))
+                    .collect(),
+                ..Default::default()
+            }),
+            metadata_props: task.map_or_else(Vec::new, |t| {
+                proto::metadata(&[("albert.task", t.to_string())])
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_task_comes_from_the_metadata_else_from_the_outputs() {
+        let config = albert_core::Preset::Base.config();
+        let (b, s) = (Dim::Symbol("batch"), Dim::Symbol("seq"));
+        let task = |outputs: &[(&str, &[Dim])], meta| export_task(&model(outputs, meta), &config);
+        let per_token_vocab = [b, s, Dim::Fixed(config.vocab_size)];
+        assert_eq!(
+            task(&[("x", &[])], Some("masked-lm")).ok(),
+            Some(Task::MaskedLm)
+        );
+        assert!(task(&[], Some("summarize")).is_err());
+        assert_eq!(
+            task(&[("logits", &per_token_vocab)], None).ok(),
+            Some(Task::MaskedLm)
+        );
+        let per_token_labels = [b, s, Dim::Fixed(9)];
+        assert_eq!(
+            task(&[("logits", &per_token_labels)], None).ok(),
+            Some(Task::TokenClassification)
+        );
+        assert_eq!(
+            task(&[("logits", &[b, Dim::Fixed(2)])], None).ok(),
+            Some(Task::SequenceClassification)
+        );
+        let pair = [
+            ("prediction_logits", &per_token_vocab[..]),
+            ("sop_logits", &[b, Dim::Fixed(2)]),
+        ];
+        assert_eq!(task(&pair, None).ok(), Some(Task::Pretraining));
+        assert_eq!(
+            task(&[("start_logits", &[b, s]), ("end_logits", &[b, s])], None).ok(),
+            Some(Task::QuestionAnswering)
+        );
+        assert_eq!(
+            task(&[("last_hidden_state", &[b, s, Dim::Fixed(768)])], None).ok(),
+            Some(Task::Base)
+        );
+    }
+}

@@ -68,7 +68,7 @@ pub fn attr_float(name: &str, value: f32) -> AttributeProto {
 }
 
 /// A dimension of a graph input or output: a number or a symbolic name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dim {
     Fixed(usize),
     Symbol(&'static str),
