@@ -389,7 +389,7 @@ pub fn build_model_from(
             outputs.push(value_info(
                 "last_hidden_state",
                 DataType::Float,
-                &[b.clone(), s.clone(), Dim::Fixed(h)],
+                &[b, s, Dim::Fixed(h)],
             ));
             if parts.pooler {
                 let pooled = g.pooler("last_hidden_state")?;
@@ -397,7 +397,7 @@ pub fn build_model_from(
                 outputs.push(value_info(
                     "pooler_output",
                     DataType::Float,
-                    &[b.clone(), Dim::Fixed(h)],
+                    &[b, Dim::Fixed(h)],
                 ));
             }
         }
@@ -406,7 +406,7 @@ pub fn build_model_from(
             outputs.push(value_info(
                 "logits",
                 DataType::Float,
-                &[b.clone(), s.clone(), Dim::Fixed(v)],
+                &[b, s, Dim::Fixed(v)],
             ));
         }
         Task::Pretraining => {
@@ -414,7 +414,7 @@ pub fn build_model_from(
             outputs.push(value_info(
                 "prediction_logits",
                 DataType::Float,
-                &[b.clone(), s.clone(), Dim::Fixed(v)],
+                &[b, s, Dim::Fixed(v)],
             ));
             let pooled = g.pooler(&hidden)?;
             let (prefix, name) = match parts.sentence {
@@ -427,11 +427,7 @@ pub fn build_model_from(
                 Some(SentenceHead::Nsp) => 2,
                 _ => config.num_labels(),
             };
-            outputs.push(value_info(
-                name,
-                DataType::Float,
-                &[b.clone(), Dim::Fixed(width)],
-            ));
+            outputs.push(value_info(name, DataType::Float, &[b, Dim::Fixed(width)]));
         }
         Task::SequenceClassification => {
             let pooled = g.pooler(&hidden)?;
@@ -440,7 +436,7 @@ pub fn build_model_from(
             outputs.push(value_info(
                 "logits",
                 DataType::Float,
-                &[b.clone(), Dim::Fixed(config.num_labels())],
+                &[b, Dim::Fixed(config.num_labels())],
             ));
         }
         Task::TokenClassification => {
@@ -449,7 +445,7 @@ pub fn build_model_from(
             outputs.push(value_info(
                 "logits",
                 DataType::Float,
-                &[b.clone(), s.clone(), Dim::Fixed(config.num_labels())],
+                &[b, s, Dim::Fixed(config.num_labels())],
             ));
         }
         Task::QuestionAnswering => {
@@ -463,14 +459,14 @@ pub fn build_model_from(
             let axes = g.b.const_i64(&[1], &[-1]);
             for (half, name) in halves.iter().zip(["start_logits", "end_logits"]) {
                 g.b.op_into("Squeeze", &[half, &axes], vec![], name);
-                outputs.push(value_info(name, DataType::Float, &[b.clone(), s.clone()]));
+                outputs.push(value_info(name, DataType::Float, &[b, s]));
             }
         }
     }
 
     let inputs = ["input_ids", "attention_mask", "token_type_ids"]
         .iter()
-        .map(|name| value_info(name, DataType::Int64, &[b.clone(), s.clone()]))
+        .map(|name| value_info(name, DataType::Int64, &[b, s]))
         .collect();
     let graph = g.b.finish("albert", inputs, outputs);
     let ir_version = match opset {
