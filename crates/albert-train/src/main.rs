@@ -725,11 +725,13 @@ fn pretrain_command(args: &PretrainArgs) -> Result<()> {
         if flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
+        // Ctrl-C, and with ctrlc's `termination` feature SIGTERM and SIGHUP (`kill`, a closed
+        // terminal, a machine shutting down): the run stops at a step boundary with a checkpoint.
         eprintln!(
             "\nstopping after this step (a checkpoint is saved first; Ctrl-C again to quit now)"
         );
     })
-    .context("installing the Ctrl-C handler")?;
+    .context("installing the Ctrl-C / termination handler")?;
     println!(
         "pretraining on {device:?}: {} parameters, objective {}, {} optimizer steps of {} × {} sequences of ≤ {} tokens",
         thousands(

@@ -339,3 +339,95 @@ fn experiments_script_writes_both_tables() {
         "{again}"
     );
 }
+
+/// `kill` (SIGTERM) stops pretraining at a step boundary with a checkpoint, like Ctrl-C: exit code
+/// 130, and `--resume` continues the same schedule from it.
+#[test]
+fn sigterm_saves_a_checkpoint_that_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let config = tmp.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"model_type": "albert", "vocab_size": 8000, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 48, "max_position_embeddings": 64}"#,
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "pretrain",
+            "--config",
+            config.to_str().unwrap(),
+            "--tokenizer",
+            &format!("{root}/models/albert-tiny-en/tokenizer.json"),
+            "--train",
+            &format!("{root}/tests/fixtures/corpus/heldout-sample.txt"),
+            "--steps",
+            "100000",
+            "--batch-size",
+            "2",
+            "--max-seq-length",
+            "32",
+            "--eval-every",
+            "0",
+            "--save-every",
+            "0",
+            "--device",
+            "cpu",
+            "-o",
+            run.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_albert-train"))
+        .args(args(&[]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = run.join("metrics.jsonl");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(0, |m| m.lines().count()) < 3 {
+        assert!(
+            started.elapsed().as_secs() < 300,
+            "no training steps in 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let checkpoints: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("checkpoint-"))
+        .collect();
+    assert_eq!(checkpoints.len(), 1, "{checkpoints:?}");
+    let step: u64 = checkpoints[0]["checkpoint-".len()..].parse().unwrap();
+    assert!((3..100_000).contains(&step), "{step}");
+
+    let next = (step + 1).to_string();
+    let out = albert_train(
+        &args(&["--resume", "--stop-after", &next])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(run.join(format!("checkpoint-{:08}", step + 1)).exists());
+}
