@@ -384,7 +384,7 @@ fn sigterm_saves_a_checkpoint_that_resumes() {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_albert-train"))
+    let child = Command::new(env!("CARGO_BIN_EXE_albert-train"))
         .args(args(&[]))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
