@@ -90,7 +90,7 @@ class Runner:
         if finished or self.args.report_only:
             line = " ".join(shlex.quote(str(c)) for c in cmd)
             if line not in self.log:  # else it ran in this invocation
-                self.note(f"{line}  # {'finished earlier' if finished else 'not run yet'}")
+                self.note(f"{line}  # {'finished earlier' if finished else PENDING}")
             return finished
         self.run(name, cmd)
         return True
@@ -168,6 +168,23 @@ class Runner:
         best_eval = max((l for l in lines if l["split"] == "eval"), key=lambda l: l["accuracy"])
         return {"test_accuracy": test["accuracy"], "validation_accuracy": best_eval["accuracy"]}
 
+    def progress(self, names: list[str]) -> str:
+        """A sentence on the runs of `names` whose results are not all there yet."""
+        unfinished = []
+        for name in dict.fromkeys(names):
+            run = self.reused.get(name, self.out / name)
+            if (self.out / name / "sentiment" / "metrics.jsonl").exists() and (self.out / name / "evaluate.json").exists():
+                continue
+            checkpoints = sorted(run.glob("checkpoint-*"))
+            if (run / "DONE").exists() or name in self.reused:
+                state = "pretrained; evaluation or fine-tuning to do"
+            elif checkpoints:
+                state = f"pretraining, checkpoint at step {int(checkpoints[-1].name.split('-')[1]):,} of {self.args.steps:,}"
+            else:
+                state = "not started"
+            unfinished.append(f"{name} ({state})")
+        return f"Not finished: {', '.join(unfinished)}." if unfinished else ""
+
     def parameters(self, sharing: str) -> int:
         text = self.run("params", [self.tool("albert-train"), "params", "--config", self.args.config,
                                    "--sharing", sharing, "--vocab-size", self.args.vocab_size,
@@ -179,7 +196,7 @@ def pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
-PENDING = "not run yet"
+PENDING = "not finished"
 
 
 def field(d: dict | None, *keys: str) -> float | None:
@@ -215,7 +232,7 @@ def table5(r: Runner) -> list[str]:
     chance = (f"Chance (the more frequent held-out label): SOP {pct(evaluated[0]['sop']['chance'])}, "
               f"NSP {pct(evaluated[0]['nsp']['chance'])}. " if evaluated else "")
     out += ["", chance + "The paper's finding to check: NSP training leaves SOP near chance (52.0), SOP "
-            "training also does well on NSP (78.9).", ""]
+            "training also does well on NSP (78.9). " + r.progress([n for n, _, _ in TABLE5]), ""]
     return out
 
 
@@ -234,7 +251,7 @@ def table3(r: Runner) -> list[str]:
                    f"{cell(ds, 'test_accuracy')} |")
     out += ["", "The paper (ALBERT-base, E = 128) finds that sharing the feed-forward block costs more "
             "accuracy than sharing attention, and that all-shared trades a little accuracy for a "
-            "7.5× smaller model than not-shared.", ""]
+            "7.5× smaller model than not-shared. " + r.progress([n for n, _, _ in TABLE3]), ""]
     return out
 
 
@@ -294,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Made by `tools/experiments.py {args.table}{' --quick' if args.quick else ''}"
             f"{' --report-only' if args.report_only else ''}` "
             f"({'smoke run: the numbers mean nothing' if args.quick else 'the numbers below'}). "
-            f"Config `{Path(args.config).name}`, corpus `{args.train}`, held-out `{args.heldout}`; budget per "
+            f"Config `{args.config}`, corpus `{args.train}`, held-out `{args.heldout}`; budget per "
             f"model: {budget}. "
             + ("This invocation only reported (--report-only). " if args.report_only else
                f"Wall time of this invocation: {total / 60:.1f} min (runs reused from `{args.out}` take none). ")

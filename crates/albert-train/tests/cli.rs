@@ -304,11 +304,15 @@ fn experiments_script_writes_both_tables() {
     let pending = std::fs::read_to_string(&doc).unwrap();
     // 3 objectives × 6 figures, 4 sharing strategies × 3 figures.
     assert_eq!(
-        tables(&pending).matches("not run yet").count(),
+        tables(&pending).matches("not finished").count(),
         3 * 6 + 4 * 3,
         "{pending}"
     );
     assert!(!tmp.path().join("runs/objective-none").exists());
+    assert!(
+        pending.contains("Not finished: objective-none (not started), objective-nsp (not started)"),
+        "{pending}"
+    );
     experiments(&[]);
     let text = std::fs::read_to_string(&doc).unwrap();
     assert!(
@@ -325,7 +329,7 @@ fn experiments_script_writes_both_tables() {
     ] {
         assert!(text.contains(row), "{row} missing:\n{text}");
     }
-    assert!(!text.contains("not run yet"), "{text}");
+    assert!(!text.to_lowercase().contains("not finished"), "{text}");
     // The all-shared SOP model is trained once and serves both tables.
     let pretrain_runs = text.matches("albert-train pretrain ").count();
     assert_eq!(pretrain_runs, 6, "{text}");
