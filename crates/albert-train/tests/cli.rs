@@ -117,6 +117,20 @@ fn user_errors_are_messages_not_panics() {
     }
 }
 
+/// A two-layer ALBERT config (E 16, H 32) with `vocab_size`, written to `dir/config.json`.
+fn tiny_config(dir: &std::path::Path, vocab_size: usize) -> std::path::PathBuf {
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        format!(
+            r#"{{"model_type": "albert", "vocab_size": {vocab_size}, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "intermediate_size": 48, "max_position_embeddings": 64}}"#
+        ),
+    )
+    .unwrap();
+    config
+}
+
 #[test]
 fn pretrain_runs_end_to_end_and_exports() {
     let tmp = tempfile::tempdir().unwrap();
@@ -136,13 +150,7 @@ fn pretrain_runs_end_to_end_and_exports() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let config = tmp.path().join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"model_type": "albert", "vocab_size": 500, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "intermediate_size": 48, "max_position_embeddings": 64}"#,
-    )
-    .unwrap();
+    let config = tiny_config(tmp.path(), 500);
     let run = tmp.path().join("run");
     let out = albert_train(&[
         "pretrain",
@@ -350,13 +358,7 @@ fn experiments_script_writes_both_tables() {
 fn sigterm_saves_a_checkpoint_that_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    let config = tmp.path().join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"model_type": "albert", "vocab_size": 8000, "embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "intermediate_size": 48, "max_position_embeddings": 64}"#,
-    )
-    .unwrap();
+    let config = tiny_config(tmp.path(), 8000);
     let run = tmp.path().join("run");
     let args = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [
