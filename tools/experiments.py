@@ -185,6 +185,23 @@ class Runner:
             unfinished.append(f"{name} ({state})")
         return f"Not finished: {', '.join(unfinished)}." if unfinished else ""
 
+    def chart(self, table: str, runs: list[tuple[str, str]]) -> list[str]:
+        """The held-out curves of `runs` (name, label) that have metrics so far, side by side in one
+        SVG beside the document (`albert-train curves`); the Markdown that shows it."""
+        chart_args = []
+        for name, label in runs:
+            metrics = self.reused.get(name, self.out / name) / "metrics.jsonl"
+            if metrics.exists():
+                chart_args += ["--run", f"{label}={metrics}"]
+        if not chart_args:
+            return ["No training curves yet.", ""]
+        doc = Path(self.args.doc)
+        svg = doc.with_name(f"{doc.stem}-{table}.svg")
+        self.run(f"curves {table}", [self.tool("albert-train"), "curves", *chart_args, "-o", svg], capture=True)
+        return [f"![Held-out curves of the {table} runs]({svg.name})", "",
+                "Held-out MLM accuracy and loss and the sentence task's accuracy (own head) against the "
+                "pretraining step, a line per run (unfinished runs up to their last evaluation).", ""]
+
     def parameters(self, sharing: str) -> int:
         text = self.run("params", [self.tool("albert-train"), "params", "--config", self.args.config,
                                    "--sharing", sharing, "--vocab-size", self.args.vocab_size,
@@ -233,6 +250,7 @@ def table5(r: Runner) -> list[str]:
               f"NSP {pct(evaluated[0]['nsp']['chance'])}. " if evaluated else "")
     out += ["", chance + "The paper's finding to check: NSP training leaves SOP near chance (52.0), SOP "
             "training also does well on NSP (78.9). " + r.progress([n for n, _, _ in TABLE5]), ""]
+    out += r.chart("table5", [(name, objective) for name, objective, _ in TABLE5])
     return out
 
 
@@ -252,6 +270,7 @@ def table3(r: Runner) -> list[str]:
     out += ["", "The paper (ALBERT-base, E = 128) finds that sharing the feed-forward block costs more "
             "accuracy than sharing attention, and that all-shared trades a little accuracy for a "
             "7.5× smaller model than not-shared. " + r.progress([n for n, _, _ in TABLE3]), ""]
+    out += r.chart("table3", [(name, sharing) for name, _, sharing in TABLE3])
     return out
 
 
@@ -315,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             f"model: {budget}. "
             + ("This invocation only reported (--report-only). " if args.report_only else
                f"Wall time of this invocation: {total / 60:.1f} min (runs reused from `{args.out}` take none). ")
-            + f"Training curves: `{args.out}/<run>/curves.svg`.", ""]
+            + f"Each run's own training curves: `{args.out}/<run>/curves.svg`.", ""]
     text += sections
     text += ["## Commands", "", "```sh"] + r.log + ["```", "", "## Time per step (this invocation)", "",
              "| step | seconds |", "| --- | ---: |"]

@@ -1,6 +1,7 @@
 //! Training curves as an SVG chart (plotters): loss, and MLM and SOP/NSP accuracy (or a fine-tuned
 //! classifier's validation accuracy), for the training steps and the held-out evaluations, read
-//! back from `metrics.jsonl`.
+//! back from `metrics.jsonl`; and the held-out curves of several runs side by side (the paper's
+//! tables at our scale: which run learns faster, and where each leaves the MLM plateau).
 
 use std::path::Path;
 
@@ -94,9 +95,30 @@ fn panel(
     Ok(())
 }
 
+/// Writes an SVG drawn by `draw` to `out` through a temporary file beside it, so that a reader
+/// (or a browser refreshing the chart of a running job) never sees half a chart.
+fn write_atomically(
+    out: &Path,
+    draw: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    draw(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{}: {e}", out.display())
+        })
+}
+
 /// Draws `metrics` (JSON lines) into an SVG at `out`.
 pub fn write_training_chart(metrics: &Path, out: &Path) -> Result<(), String> {
     let lines = read(metrics)?;
+    write_atomically(out, |tmp| draw_training_chart(&lines, tmp))
+}
+
+fn draw_training_chart(lines: &[serde_json::Value], out: &Path) -> Result<(), String> {
     let window = 20;
     let root = SVGBackend::new(out, (1100, 450)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
@@ -107,10 +129,10 @@ pub fn write_training_chart(metrics: &Path, out: &Path) -> Result<(), String> {
         &[
             (
                 "train (moving average)",
-                smooth(&series(&lines, "train", "loss"), window),
+                smooth(&series(lines, "train", "loss"), window),
                 BLUE,
             ),
-            ("held-out", series(&lines, "eval", "loss"), RED),
+            ("held-out", series(lines, "eval", "loss"), RED),
         ],
         None,
     )?;
@@ -120,34 +142,99 @@ pub fn write_training_chart(metrics: &Path, out: &Path) -> Result<(), String> {
         &[
             (
                 "MLM train",
-                smooth(&series(&lines, "train", "mlm_accuracy"), window),
+                smooth(&series(lines, "train", "mlm_accuracy"), window),
                 BLUE,
             ),
-            ("MLM held-out", series(&lines, "eval", "mlm_accuracy"), RED),
+            ("MLM held-out", series(lines, "eval", "mlm_accuracy"), RED),
             (
                 "SOP/NSP train",
-                smooth(&series(&lines, "train", "sentence_accuracy"), window),
+                smooth(&series(lines, "train", "sentence_accuracy"), window),
                 GREEN,
             ),
             (
                 "SOP/NSP held-out",
-                series(&lines, "eval", "sentence_accuracy"),
+                series(lines, "eval", "sentence_accuracy"),
                 MAGENTA,
             ),
             // Fine-tuning writes its task's validation metrics.
             (
                 "validation accuracy",
-                series(&lines, "eval", "accuracy"),
+                series(lines, "eval", "accuracy"),
                 BLACK,
             ),
-            ("validation F1", series(&lines, "eval", "f1"), CYAN),
+            ("validation F1", series(lines, "eval", "f1"), CYAN),
             (
                 "validation exact match",
-                series(&lines, "eval", "exact_match"),
+                series(lines, "eval", "exact_match"),
                 RGBColor(230, 140, 0),
             ),
         ],
         Some((0.0, 1.0)),
     )?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// Colours for the runs of a comparison chart, in order (then repeated).
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+    RGBColor(140, 86, 75),
+    RGBColor(0, 0, 0),
+];
+
+/// One run of a comparison chart: its label and its `metrics.jsonl`.
+pub struct ChartRun {
+    pub label: String,
+    pub metrics: std::path::PathBuf,
+}
+
+/// Draws the held-out evaluations of `runs` into one SVG at `out`: MLM accuracy, MLM loss and
+/// sentence-task (SOP/NSP) accuracy against the step, a line per run. A run without a sentence
+/// objective has no sentence curve (its loss is logged as 0). Errors name the metrics file that
+/// cannot be read, or say that no run has a held-out evaluation yet.
+pub fn write_comparison_chart(runs: &[ChartRun], out: &Path) -> Result<(), String> {
+    let mut mlm_accuracy = Vec::new();
+    let mut mlm_loss = Vec::new();
+    let mut sentence = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let lines = read(&run.metrics)?;
+        let color = PALETTE[i % PALETTE.len()];
+        let label = run.label.as_str();
+        mlm_accuracy.push((label, series(&lines, "eval", "mlm_accuracy"), color));
+        mlm_loss.push((label, series(&lines, "eval", "mlm_loss"), color));
+        let trained_sentence = series(&lines, "eval", "sentence_loss")
+            .iter()
+            .any(|p| p.1 != 0.0);
+        if trained_sentence {
+            sentence.push((label, series(&lines, "eval", "sentence_accuracy"), color));
+        }
+    }
+    if mlm_accuracy.iter().all(|c| c.1.is_empty()) {
+        let files: Vec<String> = runs
+            .iter()
+            .map(|r| r.metrics.display().to_string())
+            .collect();
+        return Err(format!(
+            "no held-out evaluation (split \"eval\") in {} yet",
+            files.join(", ")
+        ));
+    }
+    write_atomically(out, |tmp| {
+        let root = SVGBackend::new(tmp, (1500, 450)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let panels = root.split_evenly((1, 3));
+        panel(&panels[0], "held-out MLM accuracy", &mlm_accuracy, None)?;
+        panel(&panels[1], "held-out MLM loss", &mlm_loss, None)?;
+        panel(
+            &panels[2],
+            "held-out SOP/NSP accuracy (own head)",
+            &sentence,
+            Some((0.0, 1.0)),
+        )?;
+        root.present().map_err(|e| e.to_string())
+    })
 }

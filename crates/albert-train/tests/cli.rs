@@ -117,6 +117,91 @@ fn user_errors_are_messages_not_panics() {
     }
 }
 
+#[test]
+fn curves_draws_runs_side_by_side_and_names_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two hand-written runs: one with a sentence objective, one without (sentence loss logged as 0).
+    let run = |name: &str, sentence_loss: f64| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut lines = String::new();
+        for step in [100, 200, 300] {
+            let acc = step as f64 / 1000.0;
+            lines.push_str(&format!(
+                "{{\"split\":\"train\",\"step\":{step},\"loss\":5.0,\"mlm_accuracy\":0.5}}\n\
+                 {{\"split\":\"eval\",\"step\":{step},\"loss\":4.0,\"mlm_loss\":4.0,\
+                 \"mlm_accuracy\":{acc},\"sentence_loss\":{sentence_loss},\"sentence_accuracy\":0.6}}\n"
+            ));
+        }
+        lines.push_str("{\"split\":\"eval\",\"step\":4"); // a run still writing its last line
+        std::fs::write(dir.join("metrics.jsonl"), lines).unwrap();
+        dir
+    };
+    let with_sop = run("with-sop", 0.7);
+    let without = run("without", 0.0);
+    let svg = tmp.path().join("chart.svg");
+    let arg = |label: &str, dir: &std::path::Path| format!("{label}={}", dir.display());
+    let out = albert_train(&[
+        "curves",
+        "--run",
+        &arg("sop-run", &with_sop),
+        "--run",
+        &arg("plain-run", &without.join("metrics.jsonl")),
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    for title in [
+        "held-out MLM accuracy",
+        "held-out MLM loss",
+        "held-out SOP/NSP accuracy",
+    ] {
+        assert!(text.contains(title), "{title}");
+    }
+    // Legends: the SOP run in all three panels, the run without a sentence objective in two.
+    assert_eq!(text.matches("\nsop-run\n</text>").count(), 3);
+    assert_eq!(text.matches("\nplain-run\n</text>").count(), 2);
+    assert!(!tmp.path().join("chart.svg.tmp").exists());
+
+    let err = |args: &[&str]| {
+        let out = albert_train(args);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!err.contains("panicked"), "{err}");
+        err
+    };
+    let e = err(&["curves", "--run", "no-label", "-o", svg.to_str().unwrap()]);
+    assert!(
+        e.contains("\"no-label\"") && e.contains("LABEL=PATH"),
+        "{e}"
+    );
+    let missing = tmp.path().join("missing");
+    let e = err(&[
+        "curves",
+        "--run",
+        &arg("x", &missing),
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(e.contains("missing") && e.contains("not found"), "{e}");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("metrics.jsonl"), "").unwrap();
+    let e = err(&[
+        "curves",
+        "--run",
+        &arg("x", &empty),
+        "-o",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(e.contains("no held-out evaluation"), "{e}");
+}
+
 /// A two-layer ALBERT config (E 16, H 32) with `vocab_size`, written to `dir/config.json`.
 fn tiny_config(dir: &std::path::Path, vocab_size: usize) -> std::path::PathBuf {
     let config = dir.join("config.json");
@@ -338,6 +423,24 @@ fn experiments_script_writes_both_tables() {
         assert!(text.contains(row), "{row} missing:\n{text}");
     }
     assert!(!text.to_lowercase().contains("not finished"), "{text}");
+    // Each table's runs side by side in a chart beside the document.
+    for (table, labels) in [
+        ("table5", &["none", "nsp", "sop"][..]),
+        ("table3", &["all", "attention", "ffn", "none"][..]),
+    ] {
+        assert!(
+            text.contains(&format!("](experiments-{table}.svg)")),
+            "{text}"
+        );
+        let svg =
+            std::fs::read_to_string(tmp.path().join(format!("experiments-{table}.svg"))).unwrap();
+        for label in labels {
+            assert!(
+                svg.contains(&format!("\n{label}\n</text>")),
+                "{label} not in {table}"
+            );
+        }
+    }
     // The all-shared SOP model is trained once and serves both tables.
     let pretrain_runs = text.matches("albert-train pretrain ").count();
     assert_eq!(pretrain_runs, 6, "{text}");
