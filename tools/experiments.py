@@ -26,7 +26,9 @@ standard library is used.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import math
 import shlex
 import subprocess
 import sys
@@ -148,10 +150,15 @@ class Runner:
             return None
         return json.loads(path.read_text())
 
+    def finetuned(self, name: str) -> bool:
+        """Whether the sentiment fine-tuning of `name` got to its test accuracy."""
+        metrics = self.out / name / "sentiment" / "metrics.jsonl"
+        return metrics.exists() and '"test"' in metrics.read_text()
+
     def downstream(self, name: str, checkpoint: Path | None) -> dict | None:
         out = self.out / name / "sentiment"
         metrics = out / "metrics.jsonl"
-        finished = metrics.exists() and '"test"' in metrics.read_text()
+        finished = self.finetuned(name)
         data = Path(self.args.downstream)
         cmd = [self.tool("albert-train"), "finetune", "--model", checkpoint or self.out / name / "<final checkpoint>",
                "--train", data / "train.csv", "--validation-fraction", 0.1,
@@ -173,7 +180,7 @@ class Runner:
         unfinished = []
         for name in dict.fromkeys(names):
             run = self.reused.get(name, self.out / name)
-            if (self.out / name / "sentiment" / "metrics.jsonl").exists() and (self.out / name / "evaluate.json").exists():
+            if self.finetuned(name) and (self.out / name / "evaluate.json").exists():
                 continue
             checkpoints = sorted(run.glob("checkpoint-*"))
             if (run / "DONE").exists() or name in self.reused:
@@ -228,6 +235,32 @@ def cell(d: dict | None, *keys: str) -> str:
     return PENDING if d is None else pct(field(d, *keys))
 
 
+def test_size(r: Runner) -> int:
+    with open(Path(r.args.downstream) / "test.csv", newline="", encoding="utf-8") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
+def sampling_error(r: Runner, evaluated: list[dict], downstream: list[dict], tasks: tuple[str, ...]) -> str:
+    """A sentence on how far apart two rows must be to be told apart by these evaluation sets: one
+    binomial standard error, sqrt(p (1 - p) / n), the largest over the rows scored so far."""
+    def se(pairs: list[tuple[float | None, int]]) -> str:
+        worst = max((math.sqrt(p * (1 - p) / n) for p, n in pairs if p is not None and n), default=None)
+        return "–" if worst is None else f"±{100 * worst:.1f}"
+    if not evaluated:
+        return ""
+    parts = [f"MLM {se([(e['mlm_accuracy'], e['mlm_predictions']) for e in evaluated])} "
+             f"({evaluated[0]['mlm_predictions']:,} predictions)"]
+    for task in tasks:
+        pairs = [(e[task][kind], e[task]["held_out_examples"]) for e in evaluated for kind in ("head", "probe")]
+        parts.append(f"{task.upper()} {se(pairs)} ({evaluated[0][task]['held_out_examples']:,} examples)")
+    if downstream:
+        n = test_size(r)
+        parts.append(f"sentiment {se([(d['test_accuracy'], n) for d in downstream])} ({n:,} test texts)")
+    return ("One standard error of these accuracies, √(p(1−p)/n) on the evaluation sets: "
+            + ", ".join(parts) + ". Rows closer than about two standard errors are not told apart by "
+            "these sets; the variation between pretraining seeds (one seed per row here) comes on top. ")
+
+
 def table5(r: Runner) -> list[str]:
     rows = []
     for name, objective, sharing in TABLE5:
@@ -248,6 +281,7 @@ def table5(r: Runner) -> list[str]:
     evaluated = [ev for _, ev, _ in rows if ev is not None]
     chance = (f"Chance (the more frequent held-out label): SOP {pct(evaluated[0]['sop']['chance'])}, "
               f"NSP {pct(evaluated[0]['nsp']['chance'])}. " if evaluated else "")
+    chance += sampling_error(r, evaluated, [ds for _, _, ds in rows if ds is not None], ("sop", "nsp"))
     out += ["", chance + "The paper's finding to check: NSP training leaves SOP near chance (52.0), SOP "
             "training also does well on NSP (78.9). " + r.progress([n for n, _, _ in TABLE5]), ""]
     out += r.chart("table5", [(name, objective) for name, objective, _ in TABLE5])
@@ -267,7 +301,9 @@ def table3(r: Runner) -> list[str]:
     for sharing, params, ev, ds in rows:
         out.append(f"| {sharing} | {params:,} | {cell(ev, 'mlm_accuracy')} | {cell(ev, 'sop', 'head')} | "
                    f"{cell(ds, 'test_accuracy')} |")
-    out += ["", "The paper (ALBERT-base, E = 128) finds that sharing the feed-forward block costs more "
+    error = sampling_error(r, [ev for _, _, ev, _ in rows if ev is not None],
+                           [ds for _, _, _, ds in rows if ds is not None], ("sop",))
+    out += ["", error + "The paper (ALBERT-base, E = 128) finds that sharing the feed-forward block costs more "
             "accuracy than sharing attention, and that all-shared trades a little accuracy for a "
             "7.5× smaller model than not-shared. " + r.progress([n for n, _, _ in TABLE3]), ""]
     out += r.chart("table3", [(name, sharing) for name, _, sharing in TABLE3])
