@@ -141,6 +141,7 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     table.set_header(vec![
         "task",
         "own head",
+        "other task's head",
         "linear probe",
         "chance",
         "held-out examples",
@@ -151,12 +152,14 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
         Cell::new(figure(report.mlm_accuracy)).set_alignment(CellAlignment::Right),
         Cell::new("-"),
         Cell::new("-"),
+        Cell::new("-"),
         Cell::new(format!("{} predictions", report.mlm_predictions)),
     ]);
     for (name, s) in [("SOP", report.sop), ("NSP", report.nsp)] {
         table.add_row(vec![
             Cell::new(name),
             Cell::new(figure(s.head)).set_alignment(CellAlignment::Right),
+            Cell::new(figure(s.other_head)).set_alignment(CellAlignment::Right),
             Cell::new(format!("{:.4}", s.probe)).set_alignment(CellAlignment::Right),
             Cell::new(format!("{:.4}", s.chance)).set_alignment(CellAlignment::Right),
             Cell::new(s.held_out_examples).set_alignment(CellAlignment::Right),

@@ -504,7 +504,7 @@ fn evaluate_scores_the_heads_it_has_and_probes_both_sentence_tasks() {
 
     let report = evaluate(&EvaluateOptions {
         model: summary.last_checkpoint.clone(),
-        eval_files: vec![heldout],
+        eval_files: vec![heldout.clone()],
         probe_train_files: vec![root().join("README.md")],
         max_seq_length: 48,
         examples: options.eval_batches * options.batch_size,
@@ -523,6 +523,53 @@ fn evaluate_scores_the_heads_it_has_and_probes_both_sentence_tasks() {
         "{head} vs {eval:?}"
     );
     assert!(report.nsp.head.is_none(), "no NSP head was trained");
+    assert!(
+        report.sop.other_head.is_none(),
+        "the SOP head is the own head on SOP"
+    );
+    // The SOP head read on NSP examples (the paper's "SOP-trained model on NSP" cell), recomputed
+    // here one example at a time (no padding, unlike evaluate's batches) from the public parts:
+    // the held-out NSP examples, the head's argmax against the label (1: B is from elsewhere).
+    let cross = report
+        .nsp
+        .other_head
+        .expect("the SOP head is scored on NSP");
+    let checkpoint = albert_core::Checkpoint::read_dir(&summary.last_checkpoint).unwrap();
+    let tokenizer =
+        albert_core::tokenizer::load(&summary.last_checkpoint.join("tokenizer.json")).unwrap();
+    let special = SpecialIds::from_tokenizer(&tokenizer).unwrap();
+    let corpus = Corpus::load(&[heldout.as_path()], &tokenizer).unwrap();
+    let instance_options = InstanceOptions {
+        max_seq_length: 48,
+        objective: Objective::Nsp,
+        ..InstanceOptions::default()
+    };
+    let mut nsp = create_instances(
+        &corpus,
+        &special,
+        &instance_options,
+        options.seed ^ albert_train::evaluate::HELD_OUT_SEED,
+        0,
+    );
+    nsp.truncate(options.eval_batches * options.batch_size);
+    assert!(nsp.iter().any(|i| i.sentence_label == 1) && nsp.iter().any(|i| i.sentence_label == 0));
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let model = albert_train::AlbertModel::from_checkpoint(&vs, &checkpoint).unwrap();
+    let row = |v: &[i64]| Tensor::from_slice(v).unsqueeze(0);
+    let right = nsp
+        .iter()
+        .filter(|inst| {
+            let ids: Vec<i64> = inst.input_ids.iter().map(|&x| i64::from(x)).collect();
+            let types: Vec<i64> = inst.token_type_ids.iter().map(|&x| i64::from(x)).collect();
+            let (_, pooled) = model
+                .encode(&row(&ids), &row(&vec![1; ids.len()]), &row(&types), false)
+                .unwrap();
+            let logits = model.sentence_logits(&pooled.unwrap(), false).unwrap();
+            logits.argmax(-1, false).int64_value(&[0]) == i64::from(inst.sentence_label)
+        })
+        .count();
+    let expected = right as f64 / nsp.len() as f64;
+    assert!((cross - expected).abs() < 1e-6, "{cross} vs {expected}");
     assert!(
         report
             .mlm_accuracy
