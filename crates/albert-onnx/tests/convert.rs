@@ -22,7 +22,9 @@ use albert_onnx::proto::{self, read_model, write_model};
 use albert_onnx::reference::Inputs;
 use albert_onnx::verify::{load_onnxruntime, load_tract, sample_inputs};
 use albert_runtime::backend::Backend;
-use ndarray::{Array2, ArrayD};
+use ndarray::ArrayD;
+
+mod common;
 
 const LOSSLESS_TOLERANCE: f64 = 1e-5;
 const INT8_MIN_COSINE: f64 = 0.999;
@@ -297,36 +299,7 @@ fn third_party(kind: &str) -> (PathBuf, Inputs, BTreeMap<String, ArrayD<f32>>) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/convert")
         .join(kind);
-    let bytes = std::fs::read(dir.join("reference.safetensors")).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let ids = |name: &str| {
-        let v = file.tensor(name).unwrap();
-        let data: Vec<i64> = v
-            .data()
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        Array2::from_shape_vec((v.shape()[0], v.shape()[1]), data).unwrap()
-    };
-    let inputs = Inputs {
-        input_ids: ids("input_ids"),
-        attention_mask: ids("attention_mask"),
-        token_type_ids: ids("token_type_ids"),
-    };
-    let mut outputs = BTreeMap::new();
-    for (name, v) in file.tensors() {
-        if v.dtype() == safetensors::Dtype::F32 {
-            let data: Vec<f32> = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            outputs.insert(
-                name,
-                ArrayD::from_shape_vec(v.shape().to_vec(), data).unwrap(),
-            );
-        }
-    }
+    let (inputs, outputs) = common::read_io(&dir.join("reference.safetensors"));
     (dir.join("model.onnx"), inputs, outputs)
 }
 

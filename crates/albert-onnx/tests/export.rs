@@ -14,7 +14,9 @@ use albert_onnx::export::{ExportOptions, Task, build_model, export_dir};
 use albert_onnx::proto::{self, read_model};
 use albert_onnx::reference::{self, Inputs};
 use albert_onnx::verify::{self, VerifyOptions, load_onnxruntime, load_tract, run_backend};
-use ndarray::{Array2, ArrayD};
+use ndarray::ArrayD;
+
+mod common;
 
 const ONNX_TOLERANCE: f64 = 1e-4;
 const REFERENCE_TOLERANCE: f64 = 1e-5;
@@ -34,39 +36,9 @@ fn fixtures() -> Vec<PathBuf> {
     dirs
 }
 
-/// The fixture's inputs and HF's outputs, read with the safetensors crate.
+/// The fixture's inputs and HF's outputs.
 fn fixture_io(dir: &Path) -> (Inputs, BTreeMap<String, ArrayD<f32>>) {
-    let bytes = std::fs::read(dir.join("io.safetensors")).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let ids = |name: &str| {
-        let v = file.tensor(name).unwrap();
-        let data: Vec<i64> = v
-            .data()
-            .chunks_exact(8)
-            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        Array2::from_shape_vec((v.shape()[0], v.shape()[1]), data).unwrap()
-    };
-    let inputs = Inputs {
-        input_ids: ids("input_ids"),
-        attention_mask: ids("attention_mask"),
-        token_type_ids: ids("token_type_ids"),
-    };
-    let mut outputs = BTreeMap::new();
-    for (name, v) in file.tensors() {
-        if v.dtype() == safetensors::Dtype::F32 {
-            let data: Vec<f32> = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                .collect();
-            outputs.insert(
-                name,
-                ArrayD::from_shape_vec(v.shape().to_vec(), data).unwrap(),
-            );
-        }
-    }
-    (inputs, outputs)
+    common::read_io(&dir.join("io.safetensors"))
 }
 
 /// HF's name for each ONNX output of a task, in the fixture files.
