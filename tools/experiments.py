@@ -200,7 +200,7 @@ class Runner:
         chart_args = []
         for name, label in runs:
             metrics = self.reused.get(name, self.out / name) / "metrics.jsonl"
-            if metrics.exists():
+            if metrics.exists() and '"split":"eval"' in metrics.read_text():  # evaluated at least once
                 chart_args += ["--run", f"{label}={metrics}"]
         if not chart_args:
             return ["No training curves yet.", ""]
