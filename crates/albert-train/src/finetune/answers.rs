@@ -14,7 +14,7 @@ use tch::{Device, Tensor};
 
 use super::data::{Row, bad, read_rows};
 use super::metrics::{answer_f1, exact_match};
-use super::{Evaluation, Inputs, Prepared, Split, Task, pad, truncate};
+use super::{Evaluation, Inputs, Prepared, Split, Task, encode_splits, pad, pad_id, truncate};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -209,19 +209,19 @@ pub(crate) fn prepare(
             ..Default::default()
         },
     )?;
-    let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
+    let (train_windows, [validation_windows, test_windows]) =
+        encode_splits(train, [validation, test], |examples, split| {
+            windows(&tokenizer, examples, split)
+        })?;
     Ok(Prepared {
         task: Box::new(AnswerTask {
-            train: windows(&tokenizer, train, "training data")?,
+            train: train_windows,
             held_out: [
-                (
-                    windows(&tokenizer, validation, "validation data")?,
-                    validation.to_vec(),
-                ),
-                (windows(&tokenizer, test, "test data")?, test.to_vec()),
+                (validation_windows, validation.to_vec()),
+                (test_windows, test.to_vec()),
             ],
             max_answer_length: max_answer_length.max(1),
-            pad,
+            pad: pad_id(&tokenizer),
         }),
         labels: Vec::new(),
         baseline: None,

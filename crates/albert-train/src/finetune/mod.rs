@@ -507,6 +507,38 @@ pub(crate) fn most_frequent(ids: impl Iterator<Item = i64>, n: usize) -> i64 {
         .map_or(0, |(i, _)| i as i64)
 }
 
+/// Encodes the training examples and the held-out ones (validation, test) with `encode`, which
+/// is told which split it reads, for its errors.
+pub(crate) fn encode_splits<E, T>(
+    train: &[E],
+    [validation, test]: [&[E]; 2],
+    mut encode: impl FnMut(&[E], &str) -> Result<Vec<T>>,
+) -> Result<(Vec<T>, [Vec<T>; 2])> {
+    Ok((
+        encode(train, "training data")?,
+        [
+            encode(validation, "validation data")?,
+            encode(test, "test data")?,
+        ],
+    ))
+}
+
+/// The id batches are padded with: `<pad>`, or 0 when the vocabulary has none.
+pub(crate) fn pad_id(tokenizer: &tokenizers::Tokenizer) -> i64 {
+    tokenizer.token_to_id("<pad>").map_or(0, i64::from)
+}
+
+/// Truncates every encoding to `max_length` tokens (pairs: the longest segment first).
+pub(crate) fn truncate_to(tokenizer: &mut tokenizers::Tokenizer, max_length: usize) -> Result<()> {
+    truncate(
+        tokenizer,
+        tokenizers::TruncationParams {
+            max_length,
+            ..Default::default()
+        },
+    )
+}
+
 /// Sets the tokenizer's truncation, reporting a bad setting as an input error.
 pub(crate) fn truncate(
     tokenizer: &mut tokenizers::Tokenizer,

@@ -7,7 +7,10 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 use super::data::{bad, read_rows};
-use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, most_frequent, pad, truncate};
+use super::{
+    Evaluation, Inputs, Prepared, Split, Task, encode_splits, label_ids, most_frequent, pad,
+    pad_id, truncate_to,
+};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -96,19 +99,13 @@ pub(crate) fn prepare(
     mut tokenizer: tokenizers::Tokenizer,
     max_length: usize,
     train: &[Example],
-    [validation, test]: [&[Example]; 2],
+    held_out: [&[Example]; 2],
 ) -> Result<Prepared> {
-    truncate(
-        &mut tokenizer,
-        tokenizers::TruncationParams {
-            max_length,
-            ..Default::default()
-        },
-    )?;
+    truncate_to(&mut tokenizer, max_length)?;
     let (labels, ids) = label_ids(train.iter().map(|e| &e.label), "label")?;
-    let train = encode(&tokenizer, train, &ids, "training data")?;
-    let validation = encode(&tokenizer, validation, &ids, "validation data")?;
-    let test = encode(&tokenizer, test, &ids, "test data")?;
+    let (train, [validation, test]) = encode_splits(train, held_out, |examples, split| {
+        encode(&tokenizer, examples, &ids, split)
+    })?;
     let majority = most_frequent(train.iter().map(|f| f.label), labels.len());
     let majority_accuracy = validation.iter().filter(|f| f.label == majority).count() as f64
         / validation.len().max(1) as f64;
@@ -119,7 +116,7 @@ pub(crate) fn prepare(
         ),
         majority_accuracy,
     ));
-    let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
+    let pad = pad_id(&tokenizer);
     Ok(Prepared {
         task: Box::new(SequenceTask {
             train,

@@ -12,7 +12,10 @@ use tch::{Device, Kind, Tensor};
 
 use super::data::{bad, read_rows};
 use super::metrics::{entity_f1, is_bio};
-use super::{Evaluation, Inputs, Prepared, Split, Task, label_ids, most_frequent, pad, truncate};
+use super::{
+    Evaluation, Inputs, Prepared, Split, Task, encode_splits, label_ids, most_frequent, pad,
+    pad_id, truncate_to,
+};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -139,25 +142,19 @@ pub(crate) fn prepare(
     mut tokenizer: tokenizers::Tokenizer,
     max_length: usize,
     train: &[TaggedExample],
-    [validation, test]: [&[TaggedExample]; 2],
+    held_out: [&[TaggedExample]; 2],
 ) -> Result<Prepared> {
-    truncate(
-        &mut tokenizer,
-        tokenizers::TruncationParams {
-            max_length,
-            ..Default::default()
-        },
-    )?;
+    truncate_to(&mut tokenizer, max_length)?;
     let (labels, ids) = label_ids(train.iter().flat_map(|e| &e.tags), "tag")?;
     let bio = is_bio(&labels);
-    let train = encode(&tokenizer, train, &ids, "training data")?;
-    let validation = encode(&tokenizer, validation, &ids, "validation data")?;
-    let test = encode(&tokenizer, test, &ids, "test data")?;
+    let (train, [validation, test]) = encode_splits(train, held_out, |examples, split| {
+        encode(&tokenizer, examples, &ids, split)
+    })?;
     let majority = most_frequent(
         train.iter().flat_map(|f| f.gold.iter().copied()),
         labels.len(),
     );
-    let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
+    let pad = pad_id(&tokenizer);
     let task = TokenTask {
         train,
         held_out: [validation, test],
