@@ -9,6 +9,7 @@
 
 pub mod chart;
 pub mod data;
+pub mod denormals;
 pub mod device;
 pub mod error;
 pub mod evaluate;

@@ -851,6 +851,8 @@ fn pretrain_command(args: &PretrainArgs) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    // Before libtorch starts its worker threads, so that they inherit it (see the module).
+    albert_train::denormals::flush_denormals_to_zero();
     let cli = Cli::parse();
     match &cli.command {
         Command::Params(args) => params_command(args),
