@@ -303,8 +303,9 @@ fn pretrain_runs_end_to_end_and_exports() {
 
 /// `tools/experiments.py all --quick` (the paper's Tables 3 and 5, as one command each) runs
 /// end to end on a tiny model, tiny corpus and tiny downstream task, and writes both tables with
-/// a row per objective and per sharing strategy. The numbers of such a run mean nothing; what is
-/// checked is that every step runs and lands in the document.
+/// a row per objective and per sharing strategy, training two runs at a time. The numbers of such a
+/// run mean nothing; what is checked is that every step runs and lands in the document, listed in
+/// table order whatever order the concurrent runs took.
 #[test]
 fn experiments_script_writes_both_tables() {
     let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
@@ -406,12 +407,21 @@ fn experiments_script_writes_both_tables() {
         pending.contains("Not finished: objective-none (not started), objective-nsp (not started)"),
         "{pending}"
     );
-    experiments(&[]);
+    // Two runs at a time (--jobs 2), each with its output in its own log.
+    experiments(&["--jobs", "2"]);
     let text = std::fs::read_to_string(&doc).unwrap();
     assert!(
         text.contains("## Table 5") && text.contains("## Table 3"),
         "{text}"
     );
+    assert!(text.contains("2 run(s) at a time"), "{text}");
+    for run in ["objective-none", "objective-nsp", "sharing-ffn"] {
+        let log = std::fs::read_to_string(tmp.path().join(format!("runs/{run}.log"))).unwrap();
+        assert!(
+            log.contains("albert-train pretrain ") && log.contains("albert-train finetune "),
+            "{run}.log:\n{log}"
+        );
+    }
     for row in [
         "| none |",
         "| nsp |",
@@ -441,6 +451,15 @@ fn experiments_script_writes_both_tables() {
             );
         }
     }
+    // The commands in table order, wherever the concurrent runs took them.
+    let commands = &text[text.find("## Commands").unwrap()..];
+    let at = |run: &str| commands.find(&format!("runs/{run}/checkpoint-")).unwrap();
+    assert!(
+        at("objective-none") < at("objective-nsp")
+            && at("objective-nsp") < at("sharing-attention")
+            && at("sharing-ffn") < at("sharing-none"),
+        "{commands}"
+    );
     // The all-shared SOP model is trained once and serves both tables.
     let pretrain_runs = text.matches("albert-train pretrain ").count();
     assert_eq!(pretrain_runs, 6, "{text}");
