@@ -21,7 +21,7 @@ fn measures_every_cell_or_says_why_not() {
         .arg(&model)
         .args([
             "--providers",
-            "tract,ort-cpu,ort-cuda",
+            "tract,ort-cpu,ort-cpu-keep-denormals,ort-cuda",
             "--variants",
             "fp32,folded,int8",
         ])
@@ -56,8 +56,8 @@ fn measures_every_cell_or_says_why_not() {
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = results["rows"].as_array().unwrap();
-    // 3 providers × 3 variants × 2 batch sizes × 1 length × 1 thread count.
-    assert_eq!(rows.len(), 18);
+    // 4 providers × 3 variants × 2 batch sizes × 1 length × 1 thread count.
+    assert_eq!(rows.len(), 24);
     for row in rows {
         let (provider, variant) = (
             row["provider"].as_str().unwrap(),
