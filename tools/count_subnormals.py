@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """How many attention probabilities of a checkpoint are subnormal floats (|x| < 1.2e-38), on the
 first held-out sentences: the values that make CPU training slow without flush-to-zero (see
-crates/albert-train/src/denormals.rs). HF transformers' eager attention reads our checkpoints as
+crates/albert-train/src/denormals.rs); and how sharp its attention is (the mean of each query
+row's largest probability, and the share of rows above 0.99: near one-hot attention, where the
+softmax passes almost no gradient). HF transformers' eager attention reads our checkpoints as
 they are (HF layout; a sentence head HF's AlbertForPreTraining lacks is left out, the encoder is
 what counts here).
 
@@ -34,10 +36,14 @@ def main(paths: list[str]) -> int:
         with torch.no_grad():
             out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                         token_type_ids=torch.zeros_like(batch["input_ids"]), output_attentions=True)
-        probs = torch.stack(out.attentions).abs()
+        probs = torch.stack(out.attentions).abs()  # layers, batch, heads, queries, keys
         subnormal = ((probs > 0) & (probs < tiny)).sum().item()
+        # Query rows of real tokens only (padding rows attend like any other but mean nothing).
+        largest = probs.max(-1).values  # layers, batch, heads, queries
+        largest = largest[batch["attention_mask"][None, :, None, :].expand_as(largest).bool()]
         print(f"{path}: {subnormal:,} of {probs.numel():,} attention probabilities subnormal "
-              f"({100 * subnormal / probs.numel():.2f} %)")
+              f"({100 * subnormal / probs.numel():.2f} %); largest probability per query row: mean "
+              f"{largest.mean().item():.3f}, {100 * (largest > 0.99).float().mean().item():.1f} % of rows above 0.99")
     return 0
 
 
