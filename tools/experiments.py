@@ -319,9 +319,8 @@ def head_cell(ev: dict | None, task: str, other: str) -> str:
 
 def train_all(r: Runner, rows: list[tuple[str, str, str]], jobs: int) -> None:
     """Pretrains, evaluates and fine-tunes every run of `rows` not finished yet, `jobs` runs at a
-    time, before the tables are written from the results. On two cores, two runs of one thread each
-    finish more steps per hour than one run on both (the small matrices of a tiny model keep two
-    threads from being twice as fast as one)."""
+    time, before the tables are written from the results. Several runs at a time pay where a small
+    model cannot use all the cores in one run (on 2 cores, measured, they gained little)."""
     r.tokenizer()  # once, before runs that share it start
     unique = list({name: (name, objective, sharing) for name, objective, sharing in rows}.values())
 
@@ -426,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"(the others are '{PENDING}')")
     ap.add_argument("--jobs", type=int, default=1,
                     help="runs trained at a time, each with an equal share of the cores and its output in "
-                         "OUT/RUN.log (default 1; 2 on a two-core machine: about 1.15x the throughput)")
+                         "OUT/RUN.log (default 1; on 2 cores two runs gained little over one, measured: see the README)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 4 steps, small eval/probe sets, 1 fine-tuning epoch (numbers meaningless)")
     args = ap.parse_args(argv)
