@@ -228,6 +228,8 @@ class Runner:
                 state = "pretrained; evaluation or fine-tuning to do"
             elif checkpoints:
                 state = f"pretraining, checkpoint at step {int(checkpoints[-1].name.split('-')[1]):,} of {self.args.steps:,}"
+            elif (run / "metrics.jsonl").exists():
+                state = "pretraining, no checkpoint yet"
             else:
                 state = "not started"
             unfinished.append(f"{name} ({state})")
