@@ -123,6 +123,11 @@ struct Cli {
     /// Timed seconds per cell (after warm-up); at least --min-runs runs.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// Time the cells of each batch size and length in turns (quarter-second slices, round after
+    /// round) instead of one after another, so that a shared machine's drift falls on all of
+    /// them alike; their peak memory is then not measured.
+    #[arg(long)]
+    interleave: bool,
     #[arg(long, default_value_t = 3)]
     warmup: usize,
     #[arg(long, default_value_t = 5)]
@@ -418,26 +423,35 @@ fn main() -> Result<()> {
         }
     }
 
-    let cells: usize = cli
-        .providers
-        .iter()
-        .map(|p| {
-            if *p == ProviderArg::Tract {
-                1
-            } else {
-                threads.len()
+    // The cells in the order of the rows: provider, variant, threads, batch, length.
+    let mut keys: Vec<CellKey> = Vec::new();
+    for &provider in &cli.providers {
+        let thread_counts: Vec<usize> = if provider == ProviderArg::Tract {
+            vec![1]
+        } else {
+            threads.clone()
+        };
+        for (variant, _) in &variants {
+            for &threads in &thread_counts {
+                for &batch in &cli.batch {
+                    for &seq in &cli.seq {
+                        keys.push(CellKey {
+                            provider,
+                            variant: *variant,
+                            threads,
+                            batch,
+                            seq,
+                        });
+                    }
+                }
             }
-        })
-        .sum::<usize>()
-        * variants.len()
-        * cli.batch.len()
-        * cli.seq.len();
-    let bar = ProgressBar::new(cells as u64);
+        }
+    }
+    let bar = ProgressBar::new(keys.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} cells [{elapsed} < {eta}] {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut rows: Vec<Row> = Vec::new();
     // float32 reference outputs per shape (the fp32 export on ORT CPU, else tract).
     let mut references: Vec<((usize, usize), ModelOutputs)> = Vec::new();
     let reference_backend = load(ProviderArg::OrtCpu, &export.join(MODEL_FILE), cores, &cli)
@@ -457,43 +471,28 @@ fn main() -> Result<()> {
     }
     drop(reference_backend);
 
-    for &provider in &cli.providers {
-        let thread_counts: Vec<usize> = if provider == ProviderArg::Tract {
-            vec![1]
-        } else {
-            threads.clone()
-        };
-        for (variant, path) in &variants {
-            for &t in &thread_counts {
-                for &batch in &cli.batch {
-                    for &seq in &cli.seq {
-                        bar.set_message(format!(
-                            "{} {} b{batch} s{seq} {t}t",
-                            provider.name(),
-                            variant.name()
-                        ));
-                        let row = run_cell(
-                            &cli,
-                            provider,
-                            *variant,
-                            path,
-                            t,
-                            batch,
-                            seq,
-                            &stream,
-                            (cls, sep),
-                            &references,
-                            &config,
-                            head,
-                            &gemm,
-                        );
-                        bar.inc(1);
-                        rows.push(row);
-                    }
-                }
-            }
-        }
-    }
+    let matrix = Matrix {
+        cli: &cli,
+        variants: &variants,
+        stream: &stream,
+        cls_sep: (cls, sep),
+        references: &references,
+        config: &config,
+        head,
+        gemm: &gemm,
+    };
+    let rows: Vec<Row> = if cli.interleave {
+        matrix.run_interleaved(&keys, &bar)
+    } else {
+        keys.iter()
+            .map(|&key| {
+                bar.set_message(key.label());
+                let row = matrix.run_alone(key);
+                bar.inc(1);
+                row
+            })
+            .collect()
+    };
     bar.finish_and_clear();
 
     println!("{}", report::table(&rows));
@@ -550,74 +549,200 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_cell(
-    cli: &Cli,
+/// Where a cell sits in the matrix.
+#[derive(Debug, Clone, Copy)]
+struct CellKey {
     provider: ProviderArg,
     variant: VariantArg,
-    path: &Result<PathBuf, String>,
     threads: usize,
     batch: usize,
     seq: usize,
-    stream: &[i64],
-    (cls, sep): (i64, i64),
-    references: &[((usize, usize), ModelOutputs)],
-    config: &AlbertConfig,
-    head: flops::Head,
-    gemm: &[(usize, f64)],
-) -> Row {
-    let skipped = |reason: String| Row::skipped(provider, variant, batch, seq, threads, reason);
-    let path = match path {
-        Ok(p) => p,
-        Err(e) => return skipped(format!("the variant could not be made: {e}")),
-    };
-    if provider.gpu() && variant == VariantArg::Int8 {
-        return skipped("DynamicQuantizeLinear + MatMulInteger run on the CPU only".into());
+}
+
+impl CellKey {
+    fn label(self) -> String {
+        format!(
+            "{} {} b{} s{} {}t",
+            self.provider.name(),
+            self.variant.name(),
+            self.batch,
+            self.seq,
+            self.threads
+        )
     }
-    let reset = cell::reset_peak_rss();
-    let start = Instant::now();
-    let backend = match load(provider, path, threads, cli) {
-        Ok(b) => b,
-        Err(e) => return skipped(format!("{e:#}")),
-    };
-    let load_seconds = start.elapsed().as_secs_f64();
-    let feed: ModelInputs = inputs::packed(stream, cls, sep, batch, seq);
-    let (timing, outputs) = match cell::time_runs(
-        backend.as_ref(),
-        &feed,
-        cli.warmup,
-        cli.min_runs,
-        Duration::from_secs_f64(cli.seconds),
-    ) {
-        Ok(r) => r,
-        Err(e) => return skipped(format!("run failed: {e:#}")),
-    };
-    let seconds = timing.p50_ms / 1e3;
-    let flops = flops::forward_flops(config, head, batch, seq);
-    let gflops = flops / seconds / 1e9;
-    let gemm_rate = gemm.iter().find(|(t, _)| *t == threads).map(|(_, r)| *r);
-    let reference = references
-        .iter()
-        .find(|(shape, _)| *shape == (batch, seq))
-        .map(|(_, r)| r);
-    let drift = reference.and_then(|r| drift(r, &outputs));
-    Row {
-        provider: provider.name(),
-        variant: variant.name(),
-        batch,
-        seq,
-        threads,
-        status: "ok".into(),
-        load_seconds: Some(load_seconds),
-        sequences_per_second: Some(batch as f64 / seconds),
-        tokens_per_second: Some((batch * seq) as f64 / seconds),
-        peak_rss_mb: if reset { cell::peak_rss_mb() } else { None },
-        gflops: Some(gflops),
-        gemm_efficiency: gemm_rate.filter(|_| provider.ort_cpu()).map(|r| gflops / r),
-        max_abs_vs_fp32: drift.map(|d| d.0),
-        cosine_vs_fp32: drift.map(|d| d.1),
-        model_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
-        timing: Some(timing),
+}
+
+/// A cell ready to be timed: its backend loaded, its inputs packed.
+struct Prepared {
+    backend: Box<dyn Backend>,
+    load_seconds: f64,
+    feed: ModelInputs,
+    path: PathBuf,
+}
+
+/// What every cell of one benchmark run shares.
+struct Matrix<'a> {
+    cli: &'a Cli,
+    variants: &'a [(VariantArg, Result<PathBuf, String>)],
+    stream: &'a [i64],
+    cls_sep: (i64, i64),
+    references: &'a [((usize, usize), ModelOutputs)],
+    config: &'a AlbertConfig,
+    head: flops::Head,
+    gemm: &'a [(usize, f64)],
+}
+
+impl Matrix<'_> {
+    fn skipped(&self, key: CellKey, reason: String) -> Row {
+        Row::skipped(
+            key.provider,
+            key.variant,
+            key.batch,
+            key.seq,
+            key.threads,
+            reason,
+        )
+    }
+
+    /// Loads the cell's variant on its provider (timed), or says why it cannot run.
+    fn prepare(&self, key: CellKey) -> Result<Prepared, String> {
+        let path = match self.variants.iter().find(|(v, _)| *v == key.variant) {
+            Some((_, Ok(path))) => path.clone(),
+            Some((_, Err(e))) => return Err(format!("the variant could not be made: {e}")),
+            None => return Err("the variant was not made".into()),
+        };
+        if key.provider.gpu() && key.variant == VariantArg::Int8 {
+            return Err("DynamicQuantizeLinear + MatMulInteger run on the CPU only".into());
+        }
+        let start = Instant::now();
+        let backend =
+            load(key.provider, &path, key.threads, self.cli).map_err(|e| format!("{e:#}"))?;
+        let (cls, sep) = self.cls_sep;
+        Ok(Prepared {
+            backend,
+            load_seconds: start.elapsed().as_secs_f64(),
+            feed: inputs::packed(self.stream, cls, sep, key.batch, key.seq),
+            path,
+        })
+    }
+
+    /// The row of a timed cell: throughput, GFLOP/s, drift against the float32 reference.
+    fn finish(
+        &self,
+        key: CellKey,
+        cell: &Prepared,
+        timing: cell::Timing,
+        outputs: &ModelOutputs,
+        peak_rss_mb: Option<f64>,
+    ) -> Row {
+        let seconds = timing.p50_ms / 1e3;
+        let flops = flops::forward_flops(self.config, self.head, key.batch, key.seq);
+        let gflops = flops / seconds / 1e9;
+        let gemm_rate = self
+            .gemm
+            .iter()
+            .find(|(t, _)| *t == key.threads)
+            .map(|(_, r)| *r);
+        let drift = self
+            .references
+            .iter()
+            .find(|(shape, _)| *shape == (key.batch, key.seq))
+            .and_then(|(_, reference)| drift(reference, outputs));
+        Row {
+            provider: key.provider.name(),
+            variant: key.variant.name(),
+            batch: key.batch,
+            seq: key.seq,
+            threads: key.threads,
+            status: "ok".into(),
+            load_seconds: Some(cell.load_seconds),
+            sequences_per_second: Some(key.batch as f64 / seconds),
+            tokens_per_second: Some((key.batch * key.seq) as f64 / seconds),
+            peak_rss_mb,
+            gflops: Some(gflops),
+            gemm_efficiency: gemm_rate
+                .filter(|_| key.provider.ort_cpu())
+                .map(|r| gflops / r),
+            max_abs_vs_fp32: drift.map(|d| d.0),
+            cosine_vs_fp32: drift.map(|d| d.1),
+            model_bytes: std::fs::metadata(&cell.path).ok().map(|m| m.len()),
+            timing: Some(timing),
+        }
+    }
+
+    /// One cell on its own: loaded, warmed up, timed for `--seconds`, with its peak memory (the
+    /// process peak is reset before it loads).
+    fn run_alone(&self, key: CellKey) -> Row {
+        let reset = cell::reset_peak_rss();
+        let prepared = match self.prepare(key) {
+            Ok(p) => p,
+            Err(reason) => return self.skipped(key, reason),
+        };
+        match cell::time_runs(
+            prepared.backend.as_ref(),
+            &prepared.feed,
+            self.cli.warmup,
+            self.cli.min_runs,
+            Duration::from_secs_f64(self.cli.seconds),
+        ) {
+            Ok((timing, outputs)) => {
+                let rss = if reset { cell::peak_rss_mb() } else { None };
+                self.finish(key, &prepared, timing, &outputs, rss)
+            }
+            Err(e) => self.skipped(key, format!("run failed: {e:#}")),
+        }
+    }
+
+    /// `--interleave`: the cells of each batch size and length are loaded together and timed
+    /// in turns (`cell::time_interleaved`), so that their ratios are not the drift between
+    /// minutes. Peak memory is not measured then (all of a shape's cells are resident at once).
+    /// Rows come back in the order of `keys`.
+    fn run_interleaved(&self, keys: &[CellKey], bar: &ProgressBar) -> Vec<Row> {
+        let mut rows: Vec<Option<Row>> = vec![None; keys.len()];
+        let mut shapes: Vec<(usize, usize)> = Vec::new();
+        for key in keys {
+            if !shapes.contains(&(key.batch, key.seq)) {
+                shapes.push((key.batch, key.seq));
+            }
+        }
+        for (batch, seq) in shapes {
+            let mut ready: Vec<(usize, Prepared)> = Vec::new();
+            for (i, &key) in keys.iter().enumerate() {
+                if (key.batch, key.seq) != (batch, seq) {
+                    continue;
+                }
+                match self.prepare(key) {
+                    Ok(p) => ready.push((i, p)),
+                    Err(reason) => {
+                        rows[i] = Some(self.skipped(key, reason));
+                        bar.inc(1);
+                    }
+                }
+            }
+            bar.set_message(format!("b{batch} s{seq}: {} cells in turns", ready.len()));
+            let cells: Vec<(&dyn Backend, &ModelInputs)> = ready
+                .iter()
+                .map(|(_, p)| (p.backend.as_ref(), &p.feed))
+                .collect();
+            let budget = Duration::from_secs_f64(self.cli.seconds);
+            let results = cell::time_interleaved(
+                &cells,
+                self.cli.warmup,
+                self.cli.min_runs,
+                budget,
+                budget.min(Duration::from_millis(250)),
+            );
+            for ((i, prepared), result) in ready.iter().zip(results) {
+                rows[*i] = Some(match result {
+                    Ok((timing, outputs)) => {
+                        self.finish(keys[*i], prepared, timing, &outputs, None)
+                    }
+                    Err(e) => self.skipped(keys[*i], format!("run failed: {e:#}")),
+                });
+                bar.inc(1);
+            }
+        }
+        rows.into_iter().flatten().collect()
     }
 }
 

@@ -11,32 +11,16 @@ fn tiny_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/runtime/tiny-base")
 }
 
-#[test]
-fn measures_every_cell_or_says_why_not() {
+/// Runs `albert-bench` on the tiny export with the common small-matrix arguments and `extra`;
+/// returns its stdout and the JSON rows.
+fn bench(extra: &[&str]) -> (String, Vec<serde_json::Value>) {
     let tmp = tempfile::tempdir().unwrap();
-    let model = tiny_model();
     let report = tmp.path().join("report");
     let json = tmp.path().join("rows.json");
     let run = Command::new(env!("CARGO_BIN_EXE_albert-bench"))
-        .arg(&model)
-        .args([
-            "--providers",
-            "tract,ort-cpu,ort-cpu-keep-denormals,ort-cuda",
-            "--variants",
-            "fp32,folded,int8",
-        ])
-        .args([
-            "--batch",
-            "1,2",
-            "--seq",
-            "16",
-            "--threads",
-            "1",
-            "--seconds",
-            "0.05",
-            "--warmup",
-            "1",
-        ])
+        .arg(tiny_model())
+        .args(["--seq", "16", "--threads", "1", "--warmup", "1"])
+        .args(extra)
         .arg("--report")
         .arg(&report)
         .arg("--json")
@@ -44,7 +28,7 @@ fn measures_every_cell_or_says_why_not() {
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
     assert!(
         run.status.success(),
         "{stdout}\n{}",
@@ -55,42 +39,106 @@ fn measures_every_cell_or_says_why_not() {
     }
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let rows = results["rows"].as_array().unwrap();
+    (stdout, results["rows"].as_array().unwrap().clone())
+}
+
+/// A measured row is consistent: ordered percentiles, at least the minimum runs, tokens/s from
+/// the p50, and drift against the float32 export within the variant's bounds (lossless ≤ 1e-4,
+/// int8 close in cosine). A row of `ort-cuda` is skipped with its reason (no GPU in CI).
+fn check_row(row: &serde_json::Value) {
+    let (provider, variant) = (
+        row["provider"].as_str().unwrap(),
+        row["variant"].as_str().unwrap(),
+    );
+    let status = row["status"].as_str().unwrap();
+    if provider == "ort-cuda" {
+        // No GPU on the CI machine: skipped with the reason (int8 is CPU-only anyway).
+        assert!(status.starts_with("skipped: "), "{row}");
+        return;
+    }
+    assert_eq!(status, "ok", "{row}");
+    let (p50, p90, p99) = (
+        row["p50_ms"].as_f64().unwrap(),
+        row["p90_ms"].as_f64().unwrap(),
+        row["p99_ms"].as_f64().unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{row}");
+    assert!(row["runs"].as_u64().unwrap() >= 5);
+    let tokens = row["tokens_per_second"].as_f64().unwrap();
+    let batch = row["batch"].as_f64().unwrap();
+    assert!(
+        (tokens - batch * 16.0 * 1e3 / p50).abs() <= 1e-6 * tokens,
+        "{row}"
+    );
+    let cosine = row["cosine_vs_fp32"].as_f64().unwrap();
+    match variant {
+        "int8" => assert!(cosine >= 0.999, "{row}"),
+        _ => assert!(row["max_abs_vs_fp32"].as_f64().unwrap() <= 1e-4, "{row}"),
+    }
+}
+
+#[test]
+fn measures_every_cell_or_says_why_not() {
+    let (stdout, rows) = bench(&[
+        "--providers",
+        "tract,ort-cpu,ort-cpu-keep-denormals,ort-cuda",
+        "--variants",
+        "fp32,folded,int8",
+        "--batch",
+        "1,2",
+        "--seconds",
+        "0.05",
+    ]);
     // 4 providers × 3 variants × 2 batch sizes × 1 length × 1 thread count.
     assert_eq!(rows.len(), 24);
-    for row in rows {
-        let (provider, variant) = (
-            row["provider"].as_str().unwrap(),
-            row["variant"].as_str().unwrap(),
-        );
-        let status = row["status"].as_str().unwrap();
-        if provider == "ort-cuda" {
-            // No GPU on the CI machine: skipped with the reason (int8 is CPU-only anyway).
-            assert!(status.starts_with("skipped: "), "{row}");
-            continue;
-        }
-        assert_eq!(status, "ok", "{row}");
-        let (p50, p90, p99) = (
-            row["p50_ms"].as_f64().unwrap(),
-            row["p90_ms"].as_f64().unwrap(),
-            row["p99_ms"].as_f64().unwrap(),
-        );
-        assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{row}");
-        assert!(row["runs"].as_u64().unwrap() >= 5);
-        let tokens = row["tokens_per_second"].as_f64().unwrap();
-        let batch = row["batch"].as_f64().unwrap();
-        assert!(
-            (tokens - batch * 16.0 * 1e3 / p50).abs() <= 1e-6 * tokens,
-            "{row}"
-        );
-        // Drift against the float32 export: lossless variants ≤ 1e-4, int8 close in cosine.
-        let cosine = row["cosine_vs_fp32"].as_f64().unwrap();
-        match variant {
-            "int8" => assert!(cosine >= 0.999, "{row}"),
-            _ => assert!(row["max_abs_vs_fp32"].as_f64().unwrap() <= 1e-4, "{row}"),
+    for row in &rows {
+        check_row(row);
+        if row["status"] == "ok" {
+            assert!(row["peak_rss_mb"].as_f64().unwrap() > 0.0, "{row}");
         }
     }
     assert!(stdout.contains("ort-cuda fp32: skipped"), "{stdout}");
+}
+
+/// `--interleave` times the cells of each shape in turns: the same rows, in the same order
+/// (provider, variant, batch), each measured, without per-cell peak memory.
+#[test]
+fn interleaved_cells_are_the_same_rows() {
+    let (_, rows) = bench(&[
+        "--interleave",
+        "--providers",
+        "tract,ort-cpu,ort-cuda",
+        "--variants",
+        "fp32,int8",
+        "--batch",
+        "1,2",
+        "--seconds",
+        "0.1",
+    ]);
+    let mut expected = Vec::new();
+    for provider in ["tract", "ort-cpu", "ort-cuda"] {
+        for variant in ["fp32", "int8"] {
+            for batch in [1, 2] {
+                expected.push(format!("{provider} {variant} {batch}"));
+            }
+        }
+    }
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["provider"].as_str().unwrap(),
+                r["variant"].as_str().unwrap(),
+                r["batch"]
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+    for row in &rows {
+        check_row(row);
+        assert!(row["peak_rss_mb"].is_null(), "{row}");
+    }
 }
 
 #[test]
