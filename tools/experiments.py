@@ -35,6 +35,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -325,12 +326,20 @@ def train_all(r: Runner, rows: list[tuple[str, str, str]], jobs: int) -> None:
     model cannot use all the cores in one run (on 2 cores, measured, they gained little)."""
     r.tokenizer()  # once, before runs that share it start
     unique = list({name: (name, objective, sharing) for name, objective, sharing in rows}.values())
+    # A failed or interrupted run (Ctrl-C, `kill`: exit 130) stops the others from starting.
+    stop = threading.Event()
 
     def complete(name: str, objective: str, sharing: str) -> None:
+        if stop.is_set():
+            raise SystemExit("not started: another run failed or was interrupted")
         view = r.job(name, jobs)
-        checkpoint = view.pretrained(name, objective, sharing)
-        view.evaluation(name, checkpoint)
-        view.downstream(name, checkpoint)
+        try:
+            checkpoint = view.pretrained(name, objective, sharing)
+            view.evaluation(name, checkpoint)
+            view.downstream(name, checkpoint)
+        except SystemExit:
+            stop.set()
+            raise
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {row[0]: pool.submit(complete, *row) for row in unique}
