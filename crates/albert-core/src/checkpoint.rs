@@ -226,15 +226,15 @@ pub fn validate_tensors(
         (names::MLM_DECODER_WEIGHT, &[v, e][..]),
         (names::MLM_DECODER_BIAS, &[v][..]),
     ] {
-        if let Some(t) = tensors.remove(tied) {
-            if t.shape != want {
-                return Err(AlbertError::TensorShape {
-                    path: path.to_path_buf(),
-                    name: tied.to_string(),
-                    expected: want.to_vec(),
-                    found: t.shape,
-                });
-            }
+        if let Some(t) = tensors.remove(tied)
+            && t.shape != want
+        {
+            return Err(AlbertError::TensorShape {
+                path: path.to_path_buf(),
+                name: tied.to_string(),
+                expected: want.to_vec(),
+                found: t.shape,
+            });
         }
     }
 

@@ -328,7 +328,7 @@ impl AlbertConfig {
                 return bad(field, "a positive integer".into(), "0".into());
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(
                 "num_attention_heads",
                 format!("a divisor of hidden_size ({})", self.hidden_size),

@@ -18,6 +18,7 @@ pub mod model;
 pub mod optim;
 pub mod pretrain;
 pub mod progress;
+pub mod run_lock;
 
 pub use device::DeviceChoice;
 pub use error::{Result, TrainError};

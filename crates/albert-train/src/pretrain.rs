@@ -381,6 +381,7 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         create_instances(&eval, &ids, &options.instances, options.seed ^ 0xE7A1, 0)
     };
     std::fs::create_dir_all(&options.output).map_err(|e| io_err(&options.output, e))?;
+    let _lock = crate::run_lock::lock_run_dir(&options.output, "--output")?;
 
     let parts = parts_for(options.instances.objective);
     let vs = nn::VarStore::new(options.device);
@@ -534,7 +535,7 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         let time_boxed = options.stop_after == Some(step);
         let stopping = stop.load(Ordering::SeqCst) || time_boxed;
         if options.eval_every > 0
-            && (step % options.eval_every == 0 || step == options.steps || time_boxed)
+            && (step.is_multiple_of(options.eval_every) || step == options.steps || time_boxed)
             && let Some(m) = evaluate(&model, &eval_instances, options, ids.pad)?
         {
             append_metrics(
@@ -553,7 +554,7 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         }
         if stopping
             || step == options.steps
-            || (options.save_every > 0 && step % options.save_every == 0)
+            || (options.save_every > 0 && step.is_multiple_of(options.save_every))
         {
             last_checkpoint =
                 save_checkpoint(&model, &optimizer, options, step, stream_position(&stream))?;

@@ -559,3 +559,71 @@ fn sigterm_saves_a_checkpoint_that_resumes() {
     );
     assert!(run.join(format!("checkpoint-{:08}", step + 1)).exists());
 }
+
+/// A second trainer on the same output directory (a double launch) is refused, naming the
+/// directory, and writes nothing there; the running one's lock is what refuses it (held here by
+/// the test, as another process would hold it).
+#[test]
+fn a_run_directory_takes_one_trainer_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let config = tiny_config(tmp.path(), 8000);
+    let run = tmp.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let lock = albert_train::run_lock::lock_run_dir(&run, "--output").unwrap();
+    let pretrain = || {
+        Command::new(env!("CARGO_BIN_EXE_albert-train"))
+            .args(["pretrain", "--config"])
+            .arg(&config)
+            .arg("--tokenizer")
+            .arg(format!("{root}/models/albert-tiny-en/tokenizer.json"))
+            .arg("--train")
+            .arg(format!("{root}/tests/fixtures/corpus/heldout-sample.txt"))
+            .args([
+                "--steps",
+                "2",
+                "--batch-size",
+                "2",
+                "--max-seq-length",
+                "32",
+            ])
+            .args([
+                "--eval-every",
+                "0",
+                "--save-every",
+                "0",
+                "--device",
+                "cpu",
+                "-o",
+            ])
+            .arg(&run)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap()
+    };
+    let refused = pretrain();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("--output")
+            && stderr.contains("another albert-train process")
+            && stderr.contains(&run.display().to_string()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let written: Vec<_> = std::fs::read_dir(&run)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != albert_train::run_lock::LOCK_FILE)
+        .collect();
+    assert!(written.is_empty(), "{written:?}");
+    // Once the lock is released, the same command trains.
+    drop(lock);
+    let trained = pretrain();
+    assert!(
+        trained.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trained.stderr)
+    );
+    assert!(run.join("metrics.jsonl").exists());
+}

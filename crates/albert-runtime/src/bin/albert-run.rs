@@ -196,7 +196,7 @@ fn main() -> Result<()> {
         }
         TaskArg::Classify => {
             let results = if cli.pairs {
-                if texts.len() % 2 != 0 {
+                if !texts.len().is_multiple_of(2) {
                     bail!(
                         "--pairs needs an even number of texts (A1 B1 A2 B2 …), got {}",
                         texts.len()

@@ -343,6 +343,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     })?;
 
     std::fs::create_dir_all(&options.output).map_err(|e| io(&options.output, e))?;
+    let _lock = crate::run_lock::lock_run_dir(&options.output, "--output")?;
     let metrics = options.output.join(crate::pretrain::METRICS_FILE);
     let _ = std::fs::remove_file(&metrics);
     let batch_size = options.batch_size.max(1);
