@@ -528,6 +528,7 @@ fn main() -> Result<()> {
         "ratios": comparisons.as_ref().map(|c| &c.1),
         "graph_ratios": comparisons.as_ref().map(|c| &c.2),
         "task": task.name(),
+        "interleaved": cli.interleave,
         "model": export,
         "config": {"hidden_size": config.hidden_size, "num_hidden_layers": config.num_hidden_layers, "vocab_size": config.vocab_size},
         "gemm_gflops": gemm.iter().map(|(t, r)| serde_json::json!({"threads": t, "gflops": r})).collect::<Vec<_>>(),
@@ -544,6 +545,7 @@ fn main() -> Result<()> {
         comparisons
             .as_ref()
             .map(|c| (c.1.as_slice(), c.2.as_slice())),
+        cli.interleave,
     )?;
     println!("report: {}", cli.report.join("report.md").display());
     Ok(())

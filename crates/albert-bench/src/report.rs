@@ -169,6 +169,7 @@ pub fn write(
     rows: &[Row],
     gemm: &[(usize, f64)],
     ratios: Option<(&[Ratio], &[Ratio])>,
+    interleaved: bool,
 ) -> Result<()> {
     chart(
         &dir.join("latency.svg"),
@@ -185,6 +186,12 @@ pub fn write(
         |r| r.tokens_per_second,
     )?;
     let mut md = String::from("# albert-bench report\n\n");
+    if interleaved {
+        md.push_str(
+            "The cells of each batch size and length were timed in turns (`--interleave`), so their \
+             ratios are not the drift between minutes; peak memory per cell is not measured then.\n\n",
+        );
+    }
     for (t, rate) in gemm {
         md.push_str(&format!("Machine GEMM rate (ONNX Runtime CPU, 1024³ fp32 MatMul, {t} threads): {rate:.1} GFLOP/s.\n\n"));
     }

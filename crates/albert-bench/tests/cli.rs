@@ -39,6 +39,10 @@ fn bench(extra: &[&str]) -> (String, Vec<serde_json::Value>) {
     }
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let interleaved = extra.contains(&"--interleave");
+    assert_eq!(results["interleaved"], interleaved);
+    let report_md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert_eq!(report_md.contains("timed in turns"), interleaved);
     (stdout, results["rows"].as_array().unwrap().clone())
 }
 
