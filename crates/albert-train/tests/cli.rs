@@ -474,41 +474,45 @@ fn experiments_script_writes_both_tables() {
     );
 }
 
+/// `pretrain` arguments for the tiny config on the corpus sample: `steps` steps of 2 × 32 tokens
+/// on the CPU into `run`, without evaluation or periodic checkpoints.
+fn tiny_pretrain_args(config: &std::path::Path, run: &std::path::Path, steps: u64) -> Vec<String> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    [
+        "pretrain".to_string(),
+        "--config".into(),
+        config.display().to_string(),
+        "--tokenizer".into(),
+        format!("{root}/models/albert-tiny-en/tokenizer.json"),
+        "--train".into(),
+        format!("{root}/tests/fixtures/corpus/heldout-sample.txt"),
+        "--steps".into(),
+        steps.to_string(),
+        "--batch-size".into(),
+        "2".into(),
+        "--max-seq-length".into(),
+        "32".into(),
+        "--eval-every".into(),
+        "0".into(),
+        "--save-every".into(),
+        "0".into(),
+        "--device".into(),
+        "cpu".into(),
+        "-o".into(),
+        run.display().to_string(),
+    ]
+    .into()
+}
+
 /// `kill` (SIGTERM) stops pretraining at a step boundary with a checkpoint, like Ctrl-C: exit code
 /// 130, and `--resume` continues the same schedule from it.
 #[test]
 fn sigterm_saves_a_checkpoint_that_resumes() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let config = tiny_config(tmp.path(), 8000);
     let run = tmp.path().join("run");
     let args = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "pretrain",
-            "--config",
-            config.to_str().unwrap(),
-            "--tokenizer",
-            &format!("{root}/models/albert-tiny-en/tokenizer.json"),
-            "--train",
-            &format!("{root}/tests/fixtures/corpus/heldout-sample.txt"),
-            "--steps",
-            "100000",
-            "--batch-size",
-            "2",
-            "--max-seq-length",
-            "32",
-            "--eval-every",
-            "0",
-            "--save-every",
-            "0",
-            "--device",
-            "cpu",
-            "-o",
-            run.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut v = tiny_pretrain_args(&config, &run, 100_000);
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
@@ -566,37 +570,13 @@ fn sigterm_saves_a_checkpoint_that_resumes() {
 #[test]
 fn a_run_directory_takes_one_trainer_at_a_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let config = tiny_config(tmp.path(), 8000);
     let run = tmp.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
     let lock = albert_train::run_lock::lock_run_dir(&run, "--output").unwrap();
     let pretrain = || {
         Command::new(env!("CARGO_BIN_EXE_albert-train"))
-            .args(["pretrain", "--config"])
-            .arg(&config)
-            .arg("--tokenizer")
-            .arg(format!("{root}/models/albert-tiny-en/tokenizer.json"))
-            .arg("--train")
-            .arg(format!("{root}/tests/fixtures/corpus/heldout-sample.txt"))
-            .args([
-                "--steps",
-                "2",
-                "--batch-size",
-                "2",
-                "--max-seq-length",
-                "32",
-            ])
-            .args([
-                "--eval-every",
-                "0",
-                "--save-every",
-                "0",
-                "--device",
-                "cpu",
-                "-o",
-            ])
-            .arg(&run)
+            .args(tiny_pretrain_args(&config, &run, 2))
             .env_remove("RUST_BACKTRACE")
             .output()
             .unwrap()
