@@ -43,29 +43,6 @@ impl Timing {
     }
 }
 
-/// Runs `warmup` times untimed, then at least `min_runs` times and until `budget` has passed.
-/// Returns the timing and the last run's outputs.
-pub fn time_runs(
-    backend: &dyn Backend,
-    inputs: &ModelInputs,
-    warmup: usize,
-    min_runs: usize,
-    budget: Duration,
-) -> Result<(Timing, ModelOutputs)> {
-    let mut outputs = ModelOutputs::new();
-    for _ in 0..warmup {
-        outputs = backend.run(inputs)?;
-    }
-    let mut latencies = Vec::new();
-    let start = Instant::now();
-    while latencies.len() < min_runs || start.elapsed() < budget {
-        let t = Instant::now();
-        outputs = backend.run(inputs)?;
-        latencies.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    Ok((Timing::from_latencies(latencies), outputs))
-}
-
 /// One cell's progress while several take turns.
 struct Turns {
     latencies: Vec<f64>,
@@ -74,9 +51,11 @@ struct Turns {
     failed: Option<anyhow::Error>,
 }
 
-/// Times several cells in turns (`--interleave`): each is warmed up, then they run one after
+/// Times cells in turns: each is warmed up (`warmup` untimed runs), then they run one after
 /// another for `slice` each (at least one run a turn), round after round, until every cell has
-/// run `budget` in all and at least `min_runs` times. Drift of a shared machine then falls on
+/// run `budget` in all and at least `min_runs` times (`--interleave`; a cell timed alone is the
+/// case of one cell and a slice of the whole budget). Returns each cell's timing and its last
+/// run's outputs. Drift of a shared machine then falls on
 /// every cell alike instead of on whichever ran in a slow minute. A cell that fails is dropped
 /// from the turns with its error; the others go on.
 pub fn time_interleaved(

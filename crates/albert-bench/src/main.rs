@@ -257,22 +257,19 @@ fn load(
     threads: usize,
     cli: &Cli,
 ) -> Result<Box<dyn Backend>> {
-    let ort = |p: Provider| {
-        BackendChoice::Ort(OrtOptions {
-            library: cli.ort_library.clone(),
-            providers: vec![p],
-            intra_threads: threads,
-            ..OrtOptions::default()
-        })
+    let options = |p: Provider| OrtOptions {
+        library: cli.ort_library.clone(),
+        providers: vec![p],
+        intra_threads: threads,
+        ..OrtOptions::default()
     };
+    let ort = |p: Provider| BackendChoice::Ort(options(p));
     let choice = match provider {
         ProviderArg::Tract => BackendChoice::Tract(TractOptions::default()),
         ProviderArg::OrtCpu => ort(Provider::Cpu),
         ProviderArg::OrtCpuKeepDenormals => BackendChoice::Ort(OrtOptions {
-            library: cli.ort_library.clone(),
-            intra_threads: threads,
             flush_denormals: false,
-            ..OrtOptions::default()
+            ..options(Provider::Cpu)
         }),
         ProviderArg::OrtCuda => ort(Provider::Cuda { device: cli.device }),
         ProviderArg::OrtTensorrt => ort(Provider::TensorRt {
@@ -680,13 +677,15 @@ impl Matrix<'_> {
             Ok(p) => p,
             Err(reason) => return self.skipped(key, reason),
         };
-        match cell::time_runs(
-            prepared.backend.as_ref(),
-            &prepared.feed,
-            self.cli.warmup,
-            self.cli.min_runs,
-            Duration::from_secs_f64(self.cli.seconds),
-        ) {
+        // One cell taking turns alone: a single turn of the whole budget (more while it has
+        // fewer than --min-runs runs).
+        let budget = Duration::from_secs_f64(self.cli.seconds);
+        let cells = [(prepared.backend.as_ref(), &prepared.feed)];
+        let result =
+            cell::time_interleaved(&cells, self.cli.warmup, self.cli.min_runs, budget, budget)
+                .pop()
+                .unwrap_or_else(|| Err(anyhow::anyhow!("no timing")));
+        match result {
             Ok((timing, outputs)) => {
                 let rss = if reset { cell::peak_rss_mb() } else { None };
                 self.finish(key, &prepared, timing, &outputs, rss)

@@ -26,4 +26,14 @@ pub enum TrainError {
     MissingHead(&'static str),
 }
 
+impl TrainError {
+    /// A file operation on `path` failed.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        TrainError::Core(AlbertError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
 pub type Result<T, E = TrainError> = std::result::Result<T, E>;

@@ -201,13 +201,6 @@ fn evaluate(
     Ok(Some(mean))
 }
 
-fn io_err(path: &Path, e: std::io::Error) -> TrainError {
-    TrainError::Core(albert_core::AlbertError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })
-}
-
 /// Saves `checkpoint-<step>` atomically (written to a temporary directory, then renamed) and
 /// removes all but the newest `keep`.
 fn save_checkpoint(
@@ -228,7 +221,7 @@ fn save_checkpoint(
         &options.tokenizer,
         tmp.join(albert_core::checkpoint::TOKENIZER_FILE),
     )
-    .map_err(|e| io_err(&options.tokenizer, e))?;
+    .map_err(|e| TrainError::io(&options.tokenizer, e))?;
     let state: Vec<(String, Tensor)> = optimizer
         .state()
         .into_iter()
@@ -248,7 +241,7 @@ fn save_checkpoint(
         trainer_state.to_string().as_bytes(),
     )?;
     let _ = std::fs::remove_dir_all(&final_dir);
-    std::fs::rename(&tmp, &final_dir).map_err(|e| io_err(&final_dir, e))?;
+    std::fs::rename(&tmp, &final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
 
     let mut existing = checkpoints(&options.output)?;
     while existing.len() > options.keep.max(1) {
@@ -264,8 +257,8 @@ pub fn checkpoints(output: &Path) -> Result<Vec<(u64, PathBuf)>> {
     if !output.exists() {
         return Ok(found);
     }
-    for entry in std::fs::read_dir(output).map_err(|e| io_err(output, e))? {
-        let path = entry.map_err(|e| io_err(output, e))?.path();
+    for entry in std::fs::read_dir(output).map_err(|e| TrainError::io(output, e))? {
+        let path = entry.map_err(|e| TrainError::io(output, e))?.path();
         let step = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -286,8 +279,8 @@ fn append_metrics(path: &Path, line: &serde_json::Value) -> Result<()> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| io_err(path, e))?;
-    writeln!(file, "{line}").map_err(|e| io_err(path, e))
+        .map_err(|e| TrainError::io(path, e))?;
+    writeln!(file, "{line}").map_err(|e| TrainError::io(path, e))
 }
 
 /// Keeps only the metric lines up to `step` (a resumed run rewrites what follows).
@@ -295,7 +288,7 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| io_err(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
     let kept: Vec<&str> = text
         .lines()
         .filter(|l| {
@@ -380,7 +373,7 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         let eval = Corpus::load(&files(&options.eval_files), &tokenizer)?;
         create_instances(&eval, &ids, &options.instances, options.seed ^ 0xE7A1, 0)
     };
-    std::fs::create_dir_all(&options.output).map_err(|e| io_err(&options.output, e))?;
+    std::fs::create_dir_all(&options.output).map_err(|e| TrainError::io(&options.output, e))?;
     let _lock = crate::run_lock::lock_run_dir(&options.output, "--output")?;
 
     let parts = parts_for(options.instances.objective);
@@ -418,7 +411,8 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
                 .into_iter()
                 .collect();
         let trainer: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(TRAINER_STATE_FILE)).map_err(|e| io_err(&dir, e))?,
+            &std::fs::read_to_string(dir.join(TRAINER_STATE_FILE))
+                .map_err(|e| TrainError::io(&dir, e))?,
         )
         .map_err(|e| TrainError::BadInput {
             name: "--resume",
@@ -438,7 +432,7 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         };
         truncate_metrics(&metrics_path, step)?;
     } else if metrics_path.exists() {
-        std::fs::remove_file(&metrics_path).map_err(|e| io_err(&metrics_path, e))?;
+        std::fs::remove_file(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
     }
 
     let mut stream = InstanceStream::at(

@@ -22,18 +22,12 @@ pub struct RunLock {
 /// process holds it. `flag` is the command-line option that named the directory.
 pub fn lock_run_dir(dir: &Path, flag: &'static str) -> Result<RunLock> {
     let path = dir.join(LOCK_FILE);
-    let io = |e: std::io::Error| {
-        TrainError::Core(albert_core::AlbertError::Io {
-            path: path.clone(),
-            source: e,
-        })
-    };
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(&io)?;
+        .map_err(|e| TrainError::io(&path, e))?;
     match file.try_lock() {
         Ok(()) => Ok(RunLock { _file: file }),
         Err(TryLockError::WouldBlock) => Err(TrainError::BadInput {
@@ -44,7 +38,7 @@ pub fn lock_run_dir(dir: &Path, flag: &'static str) -> Result<RunLock> {
                 dir.display()
             ),
         }),
-        Err(TryLockError::Error(e)) => Err(io(e)),
+        Err(TryLockError::Error(e)) => Err(TrainError::io(&path, e)),
     }
 }
 

@@ -11,13 +11,6 @@ pub(crate) fn bad(name: &'static str, message: String) -> TrainError {
     TrainError::BadInput { name, message }
 }
 
-pub(crate) fn io(path: &Path, e: std::io::Error) -> TrainError {
-    TrainError::Core(albert_core::AlbertError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })
-}
-
 /// One record: where it came from (`file:line`) and its fields. CSV cells are strings; JSON
 /// values are kept as they are.
 pub(crate) struct Row {
@@ -119,7 +112,7 @@ pub(crate) fn read_rows(path: &Path) -> Result<Table> {
     let mut rows = Vec::new();
     let mut columns = None;
     if is_jsonl {
-        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
         for (n, line) in text
             .lines()
             .enumerate()

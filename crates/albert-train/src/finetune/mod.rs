@@ -30,11 +30,10 @@ use serde_json::json;
 use tch::{Device, Tensor, nn};
 
 pub use answers::{QaColumns, QaExample, read_qa_examples};
-use data::io;
 pub use sequence::{Columns, Example, read_examples};
 pub use tokens::{TagColumns, TaggedExample, read_tagged_examples};
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 use crate::optim::{Optimizer, OptimizerKind, OptimizerOptions, Schedule};
 
@@ -245,8 +244,8 @@ fn append(path: &Path, line: &serde_json::Value) -> Result<()> {
         .create(true)
         .append(true)
         .open(path)
-        .map_err(|e| io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| io(path, e))
+        .map_err(|e| TrainError::io(path, e))?;
+    writeln!(f, "{line}").map_err(|e| TrainError::io(path, e))
 }
 
 /// Writes the checkpoint and the tokenizer to a temporary directory beside `dir`, then renames it
@@ -257,9 +256,9 @@ fn save_atomically(model: &AlbertModel, tokenizer: &Path, dir: &Path) -> Result<
     let _ = std::fs::remove_dir_all(&tmp);
     model.to_checkpoint()?.write_dir(&tmp)?;
     std::fs::copy(tokenizer, tmp.join(albert_core::checkpoint::TOKENIZER_FILE))
-        .map_err(|e| io(tokenizer, e))?;
+        .map_err(|e| TrainError::io(tokenizer, e))?;
     let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&tmp, dir).map_err(|e| io(dir, e))
+    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))
 }
 
 /// Fine-tunes `options.model` on `options.data` (see the module comment).
@@ -342,7 +341,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
         !(name.starts_with("classifier.") || name.starts_with("qa_outputs."))
     })?;
 
-    std::fs::create_dir_all(&options.output).map_err(|e| io(&options.output, e))?;
+    std::fs::create_dir_all(&options.output).map_err(|e| TrainError::io(&options.output, e))?;
     let _lock = crate::run_lock::lock_run_dir(&options.output, "--output")?;
     let metrics = options.output.join(crate::pretrain::METRICS_FILE);
     let _ = std::fs::remove_file(&metrics);
