@@ -16,6 +16,8 @@ Usage (from the repository root, after `make release corpus` and
 
   .venv/bin/python tools/experiments.py table5 [--steps 10000] [--batch-size 32] [--device cpu]
   .venv/bin/python tools/experiments.py table3
+  .venv/bin/python tools/experiments.py table3 --steps 3000 --max-seq-length 64 --jobs 2 \
+      --out runs/table3 --doc docs/sharing.md          # docs/sharing.md: ~1 hour on 2 cores
   .venv/bin/python tools/experiments.py all --quick     # a seconds-long smoke run (CI), tiny model
 
 Every step is a command of ours (printed before it runs); runs already finished under --out are
@@ -390,14 +392,15 @@ def table3(r: Runner) -> list[str]:
         rows.append((sharing, r.parameters(sharing), r.evaluation(name, ck), r.downstream(name, ck)))
     out = ["## Table 3 at our scale: cross-layer sharing", "",
            "Same budget and objective (SOP) for each; parameters of the encoder with embeddings and "
-           "pooler (`albert-train params --head base`).", "",
-           "| sharing | parameters | MLM | SOP head | sentiment (test) |",
-           "| --- | ---: | ---: | ---: | ---: |"]
+           "pooler (`albert-train params --head base`). SOP with the model's own head and with a linear "
+           "probe on its frozen `[CLS]` state (as in Table 5).", "",
+           "| sharing | parameters | MLM | SOP head | SOP probe | sentiment (test) |",
+           "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for sharing, params, ev, ds in rows:
         out.append(f"| {sharing} | {params:,} | {cell(ev, 'mlm_accuracy')} | {cell(ev, 'sop', 'head')} | "
-                   f"{cell(ds, 'test_accuracy')} |")
+                   f"{cell(ev, 'sop', 'probe')} | {cell(ds, 'test_accuracy')} |")
     error = sampling_error(r, [ev for _, _, ev, _ in rows if ev is not None],
-                           [ds for _, _, _, ds in rows if ds is not None], ("sop",), kinds=("head",))
+                           [ds for _, _, _, ds in rows if ds is not None], ("sop",), kinds=("head", "probe"))
     out += ["", error + "The paper (ALBERT-base, E = 128) finds that sharing the feed-forward block costs more "
             "accuracy than sharing attention, and that all-shared trades a little accuracy for a "
             "7.5× smaller model than not-shared. " + r.progress([n for n, _, _ in TABLE3]), ""]
@@ -465,10 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     doc = Path(args.doc)
     doc.parent.mkdir(parents=True, exist_ok=True)
     budget = (f"{args.steps} steps × {args.batch_size} sequences of ≤ {args.max_seq_length} tokens, AdamW "
-              f"lr {args.lr}, seed {args.seed}, device {args.device}")
+              f"lr {args.lr}, seed {args.seed}, device {args.device}; sentiment fine-tuning "
+              f"{args.finetune_epochs} epoch(s)")
     text = ["# Experiments: the paper's tables at our scale", "",
-            f"Made by `tools/experiments.py {args.table}{' --quick' if args.quick else ''}"
-            f"{' --report-only' if args.report_only else ''}` "
+            f"Made by `tools/experiments.py {shlex.join(sys.argv[1:] if argv is None else argv)}` "
             f"({'smoke run: the numbers mean nothing' if args.quick else 'the numbers below'}). "
             f"Config `{args.config}`, corpus `{args.train}`, held-out `{args.heldout}`; budget per "
             f"model: {budget}. "

@@ -396,10 +396,10 @@ fn experiments_script_writes_both_tables() {
     let tables =
         |t: &str| t[t.find("## Table 5").unwrap()..t.find("## Commands").unwrap()].to_string();
     let pending = std::fs::read_to_string(&doc).unwrap();
-    // 3 objectives × 6 figures, 4 sharing strategies × 3 figures.
+    // 3 objectives × 6 figures, 4 sharing strategies × 4 figures.
     assert_eq!(
         tables(&pending).matches("not finished").count(),
-        3 * 6 + 4 * 3,
+        3 * 6 + 4 * 4,
         "{pending}"
     );
     assert!(!tmp.path().join("runs/objective-none").exists());
