@@ -17,7 +17,7 @@ Usage (from the repository root, after `make release corpus` and
   .venv/bin/python tools/experiments.py table5 [--steps 10000] [--batch-size 32] [--device cpu]
   .venv/bin/python tools/experiments.py table3
   .venv/bin/python tools/experiments.py table3 --steps 3000 --max-seq-length 64 --jobs 2 \
-      --out runs/table3 --doc docs/sharing.md          # docs/sharing.md: ~1 hour on 2 cores
+      --out runs/table3 --doc docs/sharing.md          # docs/sharing.md: ~1.5 hours on 2 cores
   .venv/bin/python tools/experiments.py all --quick     # a seconds-long smoke run (CI), tiny model
 
 Every step is a command of ours (printed before it runs); runs already finished under --out are
@@ -442,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                          "OUT/RUN.log (default 1; on 2 cores two runs gained little over one, measured: see the README)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 4 steps, small eval/probe sets, 1 fine-tuning epoch (numbers meaningless)")
+    argv = sys.argv[1:] if argv is None else argv
     args = ap.parse_args(argv)
     if args.quick:
         args.steps, args.eval_examples, args.probe_examples, args.finetune_epochs = 4, 32, 64, 1
@@ -471,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
               f"lr {args.lr}, seed {args.seed}, device {args.device}; sentiment fine-tuning "
               f"{args.finetune_epochs} epoch(s)")
     text = ["# Experiments: the paper's tables at our scale", "",
-            f"Made by `tools/experiments.py {shlex.join(sys.argv[1:] if argv is None else argv)}` "
+            f"Made by `tools/experiments.py {shlex.join(argv)}` "
             f"({'smoke run: the numbers mean nothing' if args.quick else 'the numbers below'}). "
             f"Config `{args.config}`, corpus `{args.train}`, held-out `{args.heldout}`; budget per "
             f"model: {budget}. "
