@@ -4,6 +4,7 @@
 //!   paper's cross-layer sharing strategies and the Table 1 presets.
 //! * [`params`]: the parameter inventory (canonical HF names, shapes, sharing), and counts.
 //! * [`checkpoint`]: `model.safetensors` checkpoints in the HF layout, validated tensor by tensor.
+//! * [`task`]: what an exported graph computes, its heads and its output names.
 //! * [`tokenizer`]: loading `tokenizer.json`, training ALBERT-style unigram tokenizers.
 //!
 //! ALBERT: Lan et al., "ALBERT: A Lite BERT for Self-supervised Learning of Language
@@ -16,6 +17,7 @@ pub mod config;
 pub mod error;
 mod fsutil;
 pub mod params;
+pub mod task;
 pub mod tokenizer;
 
 pub use activation::{Activation, HiddenAct};
@@ -24,3 +26,4 @@ pub use config::{AlbertConfig, Preset, Sharing};
 pub use error::{AlbertError, Result};
 pub use fsutil::write_atomic;
 pub use params::{Head, LayerSlot, ParamSpec, Parts, SentenceHead};
+pub use task::{OutputShape, Task};

@@ -14,9 +14,7 @@
 //! tables, LayerNorm parameters and biases as in the checkpoint. Metadata props record the task,
 //! the config and the source checkpoint's SHA-256.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use albert_core::params::{self, SentenceHead, names};
@@ -34,121 +32,17 @@ pub use albert_runtime::pipeline::MODEL_FILE;
 pub const BATCH: &str = "batch_size";
 pub const SEQUENCE: &str = "sequence_length";
 
-/// What the exported graph computes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Task {
-    Base,
-    MaskedLm,
-    Pretraining,
-    SequenceClassification,
-    TokenClassification,
-    QuestionAnswering,
-}
+pub use albert_core::Task;
 
-impl Task {
-    pub const ALL: [Task; 6] = [
-        Task::Base,
-        Task::MaskedLm,
-        Task::Pretraining,
-        Task::SequenceClassification,
-        Task::TokenClassification,
-        Task::QuestionAnswering,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Task::Base => "base",
-            Task::MaskedLm => "masked-lm",
-            Task::Pretraining => "pretraining",
-            Task::SequenceClassification => "sequence-classification",
-            Task::TokenClassification => "token-classification",
-            Task::QuestionAnswering => "question-answering",
-        }
-    }
-
-    /// The richest task a checkpoint's heads allow.
-    pub fn default_for(parts: &Parts) -> Task {
-        if parts.qa {
-            Task::QuestionAnswering
-        } else if parts.classifier && parts.pooler {
-            Task::SequenceClassification
-        } else if parts.classifier {
-            Task::TokenClassification
-        } else if parts.mlm && parts.pooler && parts.sentence.is_some() {
-            Task::Pretraining
-        } else if parts.mlm {
-            Task::MaskedLm
-        } else {
-            Task::Base
-        }
-    }
-
-    /// Checks that the checkpoint has what the task needs.
-    pub fn check(self, parts: &Parts) -> Result<()> {
-        let (ok, needs) = match self {
-            Task::Base => (true, ""),
-            Task::MaskedLm => (parts.mlm, "an MLM head (predictions.*)"),
-            Task::Pretraining => (
-                parts.mlm && parts.pooler && parts.sentence.is_some(),
-                "a pooler, an MLM head and an SOP or NSP head",
-            ),
-            Task::SequenceClassification => (
-                parts.classifier && parts.pooler,
-                "a pooler and a classifier (classifier.*)",
-            ),
-            Task::TokenClassification => (
-                parts.classifier && !parts.pooler,
-                "a token classifier (classifier.* without a pooler)",
-            ),
-            Task::QuestionAnswering => (parts.qa, "a span head (qa_outputs.*)"),
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(OnnxError::TaskHeads {
-                task: self.name().to_string(),
-                needs: needs.to_string(),
-                has: parts.describe(),
-            })
-        }
-    }
-
-    /// Output names, in graph order, for a checkpoint with these heads.
-    pub fn outputs(self, parts: &Parts) -> Vec<&'static str> {
-        match self {
-            Task::Base if parts.pooler => vec!["last_hidden_state", "pooler_output"],
-            Task::Base => vec!["last_hidden_state"],
-            Task::MaskedLm | Task::SequenceClassification | Task::TokenClassification => {
-                vec!["logits"]
-            }
-            Task::Pretraining => match parts.sentence {
-                Some(SentenceHead::Nsp) => vec!["prediction_logits", "nsp_logits"],
-                _ => vec!["prediction_logits", "sop_logits"],
-            },
-            Task::QuestionAnswering => vec!["start_logits", "end_logits"],
-        }
-    }
-}
-
-impl FromStr for Task {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Task::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown task `{s}`: expected one of {}",
-                    Task::ALL.map(Task::name).join(", ")
-                )
-            })
-    }
-}
-
-impl fmt::Display for Task {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+/// Checks that the checkpoint has the heads `task` needs.
+pub fn check_task(task: Task, parts: &Parts) -> Result<()> {
+    match task.missing_heads(parts) {
+        None => Ok(()),
+        Some(needs) => Err(OnnxError::TaskHeads {
+            task: task.name().to_string(),
+            needs: needs.to_string(),
+            has: parts.describe(),
+        }),
     }
 }
 
@@ -366,7 +260,7 @@ pub fn build_model_from(
     if !(17..=21).contains(&opset) {
         return Err(OnnxError::Opset(opset));
     }
-    task.check(&checkpoint.parts)?;
+    check_task(task, &checkpoint.parts)?;
     let Checkpoint {
         config,
         parts,
@@ -568,7 +462,7 @@ pub fn export_dir(source: &Path, out_dir: &Path, options: &ExportOptions) -> Res
     let task = options
         .task
         .unwrap_or_else(|| Task::default_for(&checkpoint.parts));
-    task.check(&checkpoint.parts)?;
+    check_task(task, &checkpoint.parts)?;
     let sha = sha256_file(&source.join(WEIGHTS_FILE))?;
     let model = build_model_from(checkpoint, task, options.opset, &sha)?;
     let graph = model

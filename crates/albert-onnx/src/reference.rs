@@ -141,7 +141,7 @@ fn to_f32(array: ndarray::ArrayD<f64>) -> ArrayD<f32> {
 
 /// Runs the checkpoint on `inputs` and returns the outputs the exported graph of `task` has, by name.
 pub fn run(checkpoint: &Checkpoint, task: Task, inputs: &Inputs) -> Result<Outputs> {
-    task.check(&checkpoint.parts)?;
+    crate::export::check_task(task, &checkpoint.parts)?;
     let config: &AlbertConfig = &checkpoint.config;
     let parts = checkpoint.parts;
     let mut w = Weights {

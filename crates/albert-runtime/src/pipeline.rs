@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use albert_core::AlbertConfig;
+use std::sync::OnceLock;
+
+use albert_core::{AlbertConfig, OutputShape, Task};
 use ndarray::Array2;
 use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 
@@ -72,6 +74,8 @@ pub struct Pipeline {
     max_length: usize,
     batch_size: usize,
     dir: PathBuf,
+    /// What the model computes, found on the first [`Pipeline::task`] call.
+    task: OnceLock<Task>,
 }
 
 fn tokenize_error(what: impl Into<String>, e: impl std::fmt::Display) -> RuntimeError {
@@ -143,6 +147,7 @@ impl Pipeline {
             max_length,
             batch_size: options.batch_size,
             dir: dir.to_path_buf(),
+            task: OnceLock::new(),
         })
     }
 
@@ -190,12 +195,25 @@ impl Pipeline {
         }
     }
 
-    /// Tokenizes with character offsets, applying the truncation policy. `only_second` truncates only
-    /// segment B (question answering's context).
+    /// Tokenizes with character offsets, applying the pipeline's truncation policy.
+    /// `only_second` truncates only segment B (question answering's context).
     pub(crate) fn encode(
         &self,
         index: usize,
         input: TextInput<'_>,
+        only_second: bool,
+    ) -> Result<Encoding> {
+        self.encode_with(index, input, self.truncation, only_second)
+    }
+
+    /// Tokenizes one input with character offsets under the given truncation policy (a server
+    /// takes it per request) and checks its ids against the vocabulary. `index` names the input
+    /// in errors; `only_second` truncates only segment B (question answering's context).
+    pub fn encode_with(
+        &self,
+        index: usize,
+        input: TextInput<'_>,
+        truncation: Truncation,
         only_second: bool,
     ) -> Result<Encoding> {
         let raw = match input {
@@ -203,28 +221,119 @@ impl Pipeline {
             TextInput::Pair(a, b) => self.tokenizer.encode_char_offsets((a, b), true),
         }
         .map_err(|e| tokenize_error(format!("text {index}"), e))?;
-        if raw.len() <= self.max_length {
-            return Ok(raw);
-        }
-        match self.truncation {
-            Truncation::Error => Err(RuntimeError::TooLong {
-                index,
-                tokens: raw.len(),
-                limit: self.max_length,
-            }),
-            Truncation::Truncate => {
-                let tokenizer = if only_second {
-                    &self.truncate_second
-                } else {
-                    &self.truncate_longest
-                };
-                match input {
-                    TextInput::Single(a) => tokenizer.encode_char_offsets(a, true),
-                    TextInput::Pair(a, b) => tokenizer.encode_char_offsets((a, b), true),
+        let encoding = if raw.len() <= self.max_length {
+            raw
+        } else {
+            match truncation {
+                Truncation::Error => {
+                    return Err(RuntimeError::TooLong {
+                        index,
+                        tokens: raw.len(),
+                        limit: self.max_length,
+                    });
                 }
-                .map_err(|e| tokenize_error(format!("text {index}"), e))
+                Truncation::Truncate => {
+                    let tokenizer = if only_second {
+                        &self.truncate_second
+                    } else {
+                        &self.truncate_longest
+                    };
+                    match input {
+                        TextInput::Single(a) => tokenizer.encode_char_offsets(a, true),
+                        TextInput::Pair(a, b) => tokenizer.encode_char_offsets((a, b), true),
+                    }
+                    .map_err(|e| tokenize_error(format!("text {index}"), e))?
+                }
             }
+        };
+        self.check_ids(index, &encoding)?;
+        Ok(encoding)
+    }
+
+    /// Takes token ids as a client tokenized them (special tokens included), under the given
+    /// truncation policy (`Truncate` keeps the first `max_length`), and checks them against the
+    /// vocabulary. Word ids and offsets are unknown, so this serves the tasks that need neither
+    /// (embeddings, classification).
+    pub fn encode_ids(
+        &self,
+        index: usize,
+        ids: &[u32],
+        truncation: Truncation,
+    ) -> Result<Encoding> {
+        if ids.is_empty() {
+            return Err(RuntimeError::Empty("a token-id list is empty"));
         }
+        let ids = if ids.len() <= self.max_length {
+            ids
+        } else if truncation == Truncation::Truncate {
+            &ids[..self.max_length]
+        } else {
+            return Err(RuntimeError::TooLong {
+                index,
+                tokens: ids.len(),
+                limit: self.max_length,
+            });
+        };
+        let n = ids.len();
+        let tokens = ids
+            .iter()
+            .map(|&id| self.tokenizer.id_to_token(id).unwrap_or_default())
+            .collect();
+        let encoding = Encoding::new(
+            ids.to_vec(),
+            vec![0; n],
+            tokens,
+            vec![None; n],
+            vec![(0, 0); n],
+            vec![0; n],
+            vec![1; n],
+            Vec::new(),
+            Default::default(),
+        );
+        self.check_ids(index, &encoding)?;
+        Ok(encoding)
+    }
+
+    /// The token limit per text, special tokens included.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// Runs one batch of encodings, padded to its longest (a server forms its own batches; the
+    /// task methods batch with [`PipelineOptions::batch_size`]). Row `i` of each output is
+    /// `batch[i]`'s.
+    pub fn run_encodings(&self, batch: &[&Encoding]) -> Result<ModelOutputs> {
+        if batch.is_empty() {
+            return Err(RuntimeError::Empty("no texts given"));
+        }
+        self.backend.run(&self.pad(batch))
+    }
+
+    /// What the model computes, read from its outputs on a three-token probe run (made once,
+    /// on the first call): see [`Task::from_outputs`].
+    pub fn task(&self) -> Result<Task> {
+        if let Some(task) = self.task.get() {
+            return Ok(*task);
+        }
+        let probe = self.encode_with(0, TextInput::Single("a"), Truncation::Truncate, false)?;
+        let outputs = self.run_encodings(&[&probe])?;
+        let shapes = outputs
+            .iter()
+            .map(|(name, tensor)| {
+                Ok(OutputShape {
+                    name: name.clone(),
+                    dims: tensor.shape()?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let task = Task::from_outputs(&shapes, self.config.vocab_size).ok_or_else(|| {
+            RuntimeError::InvalidInput(format!(
+                "{}: the model's outputs ({}) are not those of an ALBERT task (last_hidden_state, logits, prediction_logits, start_logits/end_logits)",
+                self.dir.display(),
+                self.output_names().join(", ")
+            ))
+        })?;
+        Ok(*self.task.get_or_init(|| task))
     }
 
     /// Runs encodings in batches of similar length and returns, for each encoding in the caller's
@@ -283,7 +392,7 @@ impl Pipeline {
     }
 
     /// Checks token ids against the model's vocabulary (a tokenizer/model mismatch).
-    pub(crate) fn check_ids(&self, index: usize, encoding: &Encoding) -> Result<()> {
+    fn check_ids(&self, index: usize, encoding: &Encoding) -> Result<()> {
         let vocab = self.config.vocab_size as u32;
         match encoding.get_ids().iter().find(|&&id| id >= vocab) {
             Some(id) => Err(RuntimeError::InvalidInput(format!(
@@ -305,11 +414,7 @@ impl Pipeline {
         inputs
             .iter()
             .enumerate()
-            .map(|(i, input)| {
-                let e = self.encode(i, *input, only_second)?;
-                self.check_ids(i, &e)?;
-                Ok(e)
-            })
+            .map(|(i, input)| self.encode(i, *input, only_second))
             .collect()
     }
 }

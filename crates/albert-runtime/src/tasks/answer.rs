@@ -4,6 +4,9 @@ use ndarray::s;
 use serde::Serialize;
 
 use super::{softmax, trim_span};
+use tokenizers::Encoding;
+
+use crate::backend::ModelOutputs;
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Pipeline, TextInput};
 
@@ -27,14 +30,30 @@ impl Pipeline {
     /// Finds the answer to `question` in `context`. Needs a `question-answering` export. Under
     /// truncation `truncate`, a context too long is cut (the question is kept whole).
     pub fn answer(&self, question: &str, context: &str) -> Result<Answer> {
-        self.require_output("start_logits", "answer", "question-answering")?;
-        self.require_output("end_logits", "answer", "question-answering")?;
+        self.require_answer_outputs()?;
         if context.trim().is_empty() {
             return Err(RuntimeError::Empty("the context is empty"));
         }
         let encodings = self.encode_all(&[TextInput::Pair(question, context)], true)?;
-        let encoding = &encodings[0];
         let (outputs, row) = self.run_batched(&encodings)?.remove(0);
+        self.answer_row(&outputs, row, context, &encodings[0])
+    }
+
+    /// Fails unless the model has `start_logits` and `end_logits`.
+    pub fn require_answer_outputs(&self) -> Result<()> {
+        self.require_output("start_logits", "answer", "question-answering")?;
+        self.require_output("end_logits", "answer", "question-answering")
+    }
+
+    /// The best span for row `row` of a batch run with [`Pipeline::run_encodings`]; `context`
+    /// and `encoding` (question and context as a pair) are that row's.
+    pub fn answer_row(
+        &self,
+        outputs: &ModelOutputs,
+        row: usize,
+        context: &str,
+        encoding: &Encoding,
+    ) -> Result<Answer> {
         let context_tokens: Vec<usize> = (0..encoding.len())
             .filter(|&t| {
                 encoding.get_sequence_ids()[t] == Some(1)
@@ -47,7 +66,7 @@ impl Pipeline {
             ));
         }
         let pick = |name: &str| -> Result<Vec<f32>> {
-            let all = crate::backend::output(&outputs, name)?
+            let all = crate::backend::output(outputs, name)?
                 .slice(s![row, ..])
                 .to_vec();
             Ok(softmax(

@@ -4,6 +4,7 @@ use ndarray::Axis;
 use serde::Serialize;
 
 use super::{LabelScore, label, softmax};
+use crate::backend::ModelOutputs;
 use crate::error::Result;
 use crate::pipeline::{Pipeline, TextInput};
 
@@ -35,40 +36,43 @@ impl Pipeline {
     fn classify_inputs(&self, inputs: &[TextInput<'_>]) -> Result<Vec<Classification>> {
         self.require_output("logits", "classify", "sequence-classification")?;
         let encodings = self.encode_all(inputs, false)?;
-        let runs = self.run_batched(&encodings)?;
-        let mut result = Vec::with_capacity(inputs.len());
-        for (outputs, row) in runs {
-            let logits = crate::backend::output(&outputs, "logits")?
-                .index_axis(Axis(0), row)
-                .to_owned();
-            if logits.ndim() != 1 {
-                return Err(crate::RuntimeError::InvalidInput(
-                    "the model's logits are per token: this is a token-classification model (use token_classify)".into(),
-                ));
-            }
-            let probs = softmax(&logits.iter().cloned().collect::<Vec<_>>());
-            let scores: Vec<LabelScore> = probs
-                .iter()
-                .enumerate()
-                .map(|(i, &score)| LabelScore {
-                    label: label(self.config(), i),
-                    score,
-                })
-                .collect();
-            let best = scores
-                .iter()
-                .max_by(|a, b| a.score.total_cmp(&b.score))
-                .cloned()
-                .unwrap_or(LabelScore {
-                    label: String::new(),
-                    score: 0.0,
-                });
-            result.push(Classification {
-                label: best.label,
-                score: best.score,
-                scores,
-            });
+        self.run_batched(&encodings)?
+            .into_iter()
+            .map(|(outputs, row)| self.classify_row(&outputs, row))
+            .collect()
+    }
+
+    /// The classification of row `row` of a batch run with [`Pipeline::run_encodings`].
+    pub fn classify_row(&self, outputs: &ModelOutputs, row: usize) -> Result<Classification> {
+        let logits = crate::backend::output(outputs, "logits")?
+            .index_axis(Axis(0), row)
+            .to_owned();
+        if logits.ndim() != 1 {
+            return Err(crate::RuntimeError::InvalidInput(
+                "the model's logits are per token: this is a token-classification model (use token_classify)".into(),
+            ));
         }
-        Ok(result)
+        let probs = softmax(&logits.iter().cloned().collect::<Vec<_>>());
+        let scores: Vec<LabelScore> = probs
+            .iter()
+            .enumerate()
+            .map(|(i, &score)| LabelScore {
+                label: label(self.config(), i),
+                score,
+            })
+            .collect();
+        let best = scores
+            .iter()
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .cloned()
+            .unwrap_or(LabelScore {
+                label: String::new(),
+                score: 0.0,
+            });
+        Ok(Classification {
+            label: best.label,
+            score: best.score,
+            scores,
+        })
     }
 }

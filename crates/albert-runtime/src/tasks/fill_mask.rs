@@ -4,6 +4,9 @@ use ndarray::s;
 use serde::Serialize;
 
 use super::softmax;
+use tokenizers::Encoding;
+
+use crate::backend::ModelOutputs;
 use crate::error::{Result, RuntimeError};
 use crate::pipeline::{Pipeline, TextInput};
 
@@ -33,19 +36,32 @@ impl Pipeline {
     /// The `top_k` most likely tokens for every `[MASK]` in `text`. Needs a `masked-lm` export
     /// (`logits`) or a `pretraining` one (`prediction_logits`).
     pub fn fill_mask(&self, text: &str, top_k: usize) -> Result<Vec<MaskPrediction>> {
-        let output = if self.output_names().iter().any(|n| n == "logits") {
-            "logits"
+        self.fill_mask_output()?;
+        let encodings = self.encode_all(&[TextInput::Single(text)], false)?;
+        self.mask_positions(&encodings[0])?;
+        let (outputs, row) = self.run_batched(&encodings)?.remove(0);
+        self.fill_mask_row(&outputs, row, &encodings[0], top_k)
+    }
+
+    /// The output holding MLM logits (`logits` or `prediction_logits`), or an error naming the
+    /// export task that has one.
+    pub fn fill_mask_output(&self) -> Result<&'static str> {
+        if self.output_names().iter().any(|n| n == "logits") {
+            Ok("logits")
         } else {
             self.require_output("prediction_logits", "fill-mask", "masked-lm")?;
-            "prediction_logits"
-        };
+            Ok("prediction_logits")
+        }
+    }
+
+    /// The positions of `[MASK]` in an encoding; an error when there is none.
+    pub fn mask_positions(&self, encoding: &Encoding) -> Result<Vec<usize>> {
         let mask_token = albert_core::tokenizer::MASK;
         let mask_id = self
             .tokenizer()
             .token_to_id(mask_token)
             .ok_or_else(|| RuntimeError::NoMaskToken(mask_token.to_string()))?;
-        let encodings = self.encode_all(&[TextInput::Single(text)], false)?;
-        let positions: Vec<usize> = encodings[0]
+        let positions: Vec<usize> = encoding
             .get_ids()
             .iter()
             .enumerate()
@@ -57,10 +73,21 @@ impl Pipeline {
                 "the text has no {mask_token} token"
             )));
         }
-        let (outputs, row) = self.run_batched(&encodings)?.remove(0);
-        let logits = crate::backend::output(&outputs, output)?;
+        Ok(positions)
+    }
+
+    /// The predictions for row `row` of a batch run with [`Pipeline::run_encodings`];
+    /// `encoding` is that row's.
+    pub fn fill_mask_row(
+        &self,
+        outputs: &ModelOutputs,
+        row: usize,
+        encoding: &Encoding,
+        top_k: usize,
+    ) -> Result<Vec<MaskPrediction>> {
+        let logits = crate::backend::output(outputs, self.fill_mask_output()?)?;
         let mut predictions = Vec::new();
-        for position in positions {
+        for position in self.mask_positions(encoding)? {
             let scores = softmax(&logits.slice(s![row, position, ..]).to_vec());
             let mut ranked: Vec<(usize, f32)> = scores.into_iter().enumerate().collect();
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1));

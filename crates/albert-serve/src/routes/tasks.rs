@@ -1,0 +1,347 @@
+//! ALBERT's other tasks in the HF Inference API's JSON shapes: `POST /fill-mask`,
+//! `POST /token-classification`, `POST /question-answering`.
+
+use std::sync::Arc;
+
+use albert_runtime::WordLabel;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::infer::{self, ApiJson, Input, Timing};
+use crate::models::Capability;
+use crate::routes::inputs::texts;
+use crate::state::AppState;
+
+/// `parameters` of `/fill-mask`.
+#[derive(Debug, Default, Deserialize)]
+pub struct FillMaskParameters {
+    /// Candidates per mask [default: 5].
+    pub top_k: Option<usize>,
+}
+
+/// `POST /fill-mask`'s body.
+#[derive(Debug, Deserialize)]
+pub struct FillMaskRequest {
+    /// A text with one or more `[MASK]`, or a list of such texts.
+    pub inputs: serde_json::Value,
+    /// Options.
+    #[serde(default)]
+    pub parameters: FillMaskParameters,
+    /// Cut texts longer than the model takes instead of failing [default: false].
+    #[serde(default)]
+    pub truncate: bool,
+    /// The served model (optional when one model is served).
+    pub model: Option<String>,
+}
+
+/// One candidate for a mask, as HF's fill-mask pipeline gives it.
+#[derive(Debug, Serialize)]
+pub struct FillMaskCandidate {
+    /// Its probability.
+    score: f32,
+    /// The token id.
+    token: u32,
+    /// The token as text.
+    token_str: String,
+    /// The text with this mask filled by it.
+    sequence: String,
+}
+
+/// Most candidates per mask a request may ask for.
+const MAX_TOP_K: usize = 100;
+
+/// `POST /fill-mask`: for a text with one mask, its candidates; with several masks, a list per
+/// mask; for a list of texts, a list of those (HF's shapes).
+pub async fn fill_mask(
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<FillMaskRequest>,
+) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
+    let mut timing = Timing::start();
+    let model = state.model(request.model.as_deref(), Capability::FillMask)?;
+    let top_k = request.parameters.top_k.unwrap_or(5);
+    if top_k == 0 || top_k > MAX_TOP_K {
+        return Err(ApiError::validation(format!(
+            "field `parameters.top_k`: {top_k} is not between 1 and {MAX_TOP_K}"
+        )));
+    }
+    let (texts, list) = texts(&request.inputs, "inputs")?;
+    let inputs = texts.iter().cloned().map(Input::Text).collect();
+    let rows = infer::run(&state, model, inputs, request.truncate, false, &mut timing).await?;
+    let pipeline = model.pipeline.clone();
+    let answers = infer::blocking(move || {
+        rows.iter()
+            .zip(&texts)
+            .enumerate()
+            .map(|(i, (row, text))| {
+                let predictions = pipeline
+                    .fill_mask_row(&row.outputs, row.row, &row.encoding, top_k)
+                    .map_err(|e| ApiError::from_runtime(&e, Some(i)))?;
+                let chars: Vec<char> = text.chars().collect();
+                let per_mask: Vec<Vec<FillMaskCandidate>> = predictions
+                    .into_iter()
+                    .map(|prediction| {
+                        let (mut start, end) = row
+                            .encoding
+                            .get_offsets()
+                            .get(prediction.position)
+                            .copied()
+                            .unwrap_or((0, 0));
+                        // SentencePiece-style offsets take in the space before the mask.
+                        while start < end && chars.get(start).is_some_and(|c| c.is_whitespace()) {
+                            start += 1;
+                        }
+                        prediction
+                            .candidates
+                            .into_iter()
+                            .map(|c| {
+                                let mut sequence: String =
+                                    chars[..start.min(chars.len())].iter().collect();
+                                sequence.push_str(c.text.trim());
+                                sequence.extend(&chars[end.min(chars.len())..]);
+                                FillMaskCandidate {
+                                    score: c.score,
+                                    token: c.id,
+                                    token_str: c.text.trim().to_string(),
+                                    sequence,
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                match <[_; 1]>::try_from(per_mask) {
+                    Ok([one]) => serde_json::to_value(one),
+                    Err(many) => serde_json::to_value(many),
+                }
+                .map_err(|e| ApiError::backend(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await??;
+    let response = if list {
+        serde_json::Value::from(answers)
+    } else {
+        answers.into_iter().next().unwrap_or_default()
+    };
+    Ok((timing.headers(), Json(response)))
+}
+
+/// `POST /token-classification`'s body.
+#[derive(Debug, Deserialize)]
+pub struct TokenClassificationRequest {
+    /// A text or a list of texts.
+    pub inputs: serde_json::Value,
+    /// Cut texts longer than the model takes instead of failing [default: false].
+    #[serde(default)]
+    pub truncate: bool,
+    /// The served model (optional when one model is served).
+    pub model: Option<String>,
+}
+
+/// An entity: consecutive words of one label, as HF's `aggregation_strategy="simple"` groups
+/// them (`B-X` starts an entity, `I-X` continues one; `O` words are left out).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entity {
+    /// The label without its `B-`/`I-` prefix.
+    pub entity_group: String,
+    /// The mean probability of its words' labels.
+    pub score: f32,
+    /// The entity as it appears in the text.
+    pub word: String,
+    /// Character offset of its start.
+    pub start: usize,
+    /// Character offset just past its end.
+    pub end: usize,
+}
+
+/// Groups labelled words into entities.
+pub fn group_entities(text: &str, words: &[WordLabel]) -> Vec<Entity> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut entities: Vec<(Entity, usize)> = Vec::new();
+    for word in words {
+        if word.label == "O" {
+            // An `O` ends any open entity.
+            if let Some(last) = entities.last_mut() {
+                last.1 = usize::MAX;
+            }
+            continue;
+        }
+        let (begins, group) = match word.label.split_once('-') {
+            Some(("B", group)) => (true, group),
+            Some(("I", group)) => (false, group),
+            _ => (false, word.label.as_str()),
+        };
+        let continues = !begins
+            && entities
+                .last()
+                .is_some_and(|(e, open)| *open != usize::MAX && e.entity_group == group);
+        if continues && let Some((entity, words_in)) = entities.last_mut() {
+            entity.score = (entity.score * *words_in as f32 + word.score) / (*words_in + 1) as f32;
+            *words_in += 1;
+            entity.end = word.end;
+            entity.word = chars[entity.start.min(chars.len())..entity.end.min(chars.len())]
+                .iter()
+                .collect();
+        } else {
+            entities.push((
+                Entity {
+                    entity_group: group.to_string(),
+                    score: word.score,
+                    word: word.word.clone(),
+                    start: word.start,
+                    end: word.end,
+                },
+                1,
+            ));
+        }
+    }
+    entities.into_iter().map(|(e, _)| e).collect()
+}
+
+/// `POST /token-classification`: the entities of a text; a list of those for a list of texts.
+pub async fn token_classification(
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<TokenClassificationRequest>,
+) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
+    let mut timing = Timing::start();
+    let model = state.model(request.model.as_deref(), Capability::TokenClassification)?;
+    let (texts, list) = texts(&request.inputs, "inputs")?;
+    let inputs = texts.iter().cloned().map(Input::Text).collect();
+    let rows = infer::run(&state, model, inputs, request.truncate, false, &mut timing).await?;
+    let pipeline = model.pipeline.clone();
+    let mut all = infer::blocking(move || {
+        rows.iter()
+            .zip(&texts)
+            .enumerate()
+            .map(|(i, (row, text))| {
+                let words = pipeline
+                    .token_classify_row(&row.outputs, row.row, text, &row.encoding)
+                    .map_err(|e| ApiError::from_runtime(&e, Some(i)))?;
+                Ok(group_entities(text, &words))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()
+    })
+    .await??;
+    let response = if list {
+        serde_json::to_value(all)
+    } else {
+        serde_json::to_value(all.pop().unwrap_or_default())
+    }
+    .map_err(|e| ApiError::backend(e.to_string()))?;
+    Ok((timing.headers(), Json(response)))
+}
+
+/// A question and the context to find its answer in.
+#[derive(Debug, Deserialize)]
+pub struct QuestionContext {
+    /// The question.
+    pub question: String,
+    /// The text the answer is taken from.
+    pub context: String,
+}
+
+/// `POST /question-answering`'s body.
+#[derive(Debug, Deserialize)]
+pub struct QuestionAnsweringRequest {
+    /// The question and its context.
+    pub inputs: QuestionContext,
+    /// Cut a context longer than the model takes instead of failing [default: false].
+    #[serde(default)]
+    pub truncate: bool,
+    /// The served model (optional when one model is served).
+    pub model: Option<String>,
+}
+
+/// The best answer span, with character offsets into the context (`end` exclusive).
+#[derive(Debug, Serialize)]
+pub struct AnswerResponse {
+    score: f32,
+    start: usize,
+    end: usize,
+    answer: String,
+}
+
+/// `POST /question-answering`: the best span of the context.
+pub async fn question_answering(
+    State(state): State<Arc<AppState>>,
+    ApiJson(request): ApiJson<QuestionAnsweringRequest>,
+) -> Result<(HeaderMap, Json<AnswerResponse>), ApiError> {
+    let mut timing = Timing::start();
+    let model = state.model(request.model.as_deref(), Capability::QuestionAnswering)?;
+    let QuestionContext { question, context } = request.inputs;
+    for (field, value) in [("question", &question), ("context", &context)] {
+        if value.trim().is_empty() {
+            return Err(ApiError::validation(format!(
+                "field `inputs.{field}`: the text is empty"
+            )));
+        }
+    }
+    let inputs = vec![Input::Pair(question, context.clone())];
+    let rows = infer::run(&state, model, inputs, request.truncate, true, &mut timing).await?;
+    let pipeline = model.pipeline.clone();
+    let answer = infer::blocking(move || {
+        let row = rows
+            .first()
+            .ok_or_else(|| ApiError::backend("the question was not run"))?;
+        pipeline
+            .answer_row(&row.outputs, row.row, &context, &row.encoding)
+            .map_err(|e| ApiError::from_runtime(&e, None))
+    })
+    .await??;
+    Ok((
+        timing.headers(),
+        Json(AnswerResponse {
+            score: answer.score,
+            start: answer.start,
+            end: answer.end,
+            answer: answer.text,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn word(text: &str, label: &str, score: f32, start: usize) -> WordLabel {
+        WordLabel {
+            word: text.into(),
+            label: label.into(),
+            score,
+            start,
+            end: start + text.chars().count(),
+        }
+    }
+
+    #[test]
+    fn words_group_into_entities_as_hf_simple_aggregation_does() {
+        let text = "Ada Lovelace met Charles Babbage in London";
+        let words = [
+            word("Ada", "B-PER", 0.9, 0),
+            word("Lovelace", "I-PER", 0.7, 4),
+            word("met", "O", 0.99, 13),
+            word("Charles", "B-PER", 0.8, 17),
+            word("Babbage", "B-PER", 0.6, 25),
+            word("in", "O", 0.99, 33),
+            word("London", "I-LOC", 0.5, 36),
+        ];
+        let entities = group_entities(text, &words);
+        let got: Vec<(&str, &str, usize, usize)> = entities
+            .iter()
+            .map(|e| (e.entity_group.as_str(), e.word.as_str(), e.start, e.end))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("PER", "Ada Lovelace", 0, 12),
+                ("PER", "Charles", 17, 24),
+                ("PER", "Babbage", 25, 32),
+                ("LOC", "London", 36, 42),
+            ]
+        );
+        assert!((entities[0].score - 0.8).abs() < 1e-6);
+    }
+}

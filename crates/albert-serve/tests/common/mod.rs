@@ -1,0 +1,158 @@
+//! Starting `albert-serve` as a user would (the binary, on 127.0.0.1 and a port the OS picks) on
+//! tiny random-weight exports of every task, and the references the tests compare it with.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // shared by several test files
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use albert_core::Task;
+
+/// A running server; killed when dropped.
+pub struct Server {
+    pub url: String,
+    pub child: Child,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `albert-serve MODELS… ARGS…` on port 0 and waits for its address line.
+    pub fn start(models: &[String], args: &[&str], cache: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_albert-serve"))
+            .args(models)
+            .args(["--host", "127.0.0.1", "--port", "0", "--cache-dir"])
+            .arg(cache)
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start albert-serve");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.to_string());
+                }
+            }
+        });
+        let url = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "albert-serve did not start; its log:\n{}",
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Server {
+            url,
+            child,
+            stderr: log,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends SIGTERM (as a container runtime does).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "albert-serve did not exit within {limit:?}; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Exports of every task the server serves, made once per test under `dir`: (name, directory).
+pub fn exports(dir: &Path) -> Vec<(Task, PathBuf)> {
+    [
+        Task::Base,
+        Task::SequenceClassification,
+        Task::TokenClassification,
+        Task::QuestionAnswering,
+        Task::MaskedLm,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, task)| (task, albert_e2e::exported(dir, task, 40 + i as u64).1))
+    .collect()
+}
+
+/// The `NAME=DIR` arguments for these exports (names are the task names).
+pub fn model_args(exports: &[(Task, PathBuf)]) -> Vec<String> {
+    exports
+        .iter()
+        .map(|(task, dir)| format!("{}={}", task.name(), dir.display()))
+        .collect()
+}
+
+pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold(0.0f32, |m, (x, y)| {
+        let d = (x - y).abs();
+        // NaN anywhere is a failure, never a pass.
+        if d.is_nan() { f32::INFINITY } else { m.max(d) }
+    })
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+pub fn floats(value: &serde_json::Value) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
+}
