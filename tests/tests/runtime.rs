@@ -373,3 +373,17 @@ fn user_errors_are_clear() {
     );
     let _ = tiny_config(albert_core::Sharing::All);
 }
+
+/// The pipeline reads what a model computes from its outputs on a probe run: the task it was
+/// exported for, on both engines.
+#[test]
+fn the_pipeline_knows_each_exports_task() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, task) in Task::ALL.into_iter().enumerate() {
+        let (_, dir) = exported(tmp.path(), task, 30 + i as u64);
+        for choice in [ort(), tract()] {
+            let pipeline = Pipeline::load(&dir, &options(choice)).unwrap();
+            assert_eq!(pipeline.task().unwrap(), task, "{}", pipeline.target());
+        }
+    }
+}

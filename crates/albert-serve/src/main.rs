@@ -247,15 +247,16 @@ fn main() -> Result<()> {
         if served.iter().any(|m: &models::ServedModel| m.name == name) {
             bail!("two models are named `{name}`: name them with NAME=DIR");
         }
-        let model = models::load(&name, &dir, &cache_dir, &options, limits, workers)?;
-        tracing::info!(
-            model = %model.name,
-            task = %model.task,
-            serves = %model.capability(),
-            engine = %model.pipeline.target(),
-            "loaded"
-        );
-        served.push(model);
+        for model in models::load(&name, &dir, &cache_dir, &options, limits, workers)? {
+            tracing::info!(
+                model = %model.name,
+                task = %model.task,
+                serves = %model.capability(),
+                engine = %model.pipeline.target(),
+                "loaded"
+            );
+            served.push(model);
+        }
     }
     let state = Arc::new(AppState::new(
         served,

@@ -118,11 +118,13 @@ pub fn parse_model_arg(arg: &str) -> Result<(String, PathBuf)> {
     Ok((name, dir))
 }
 
-/// The directory to load `dir` from: itself when it holds `model.onnx`, else its export in
-/// `cache_dir`, made now unless an export of the same files is there already.
-pub fn export_dir_for(name: &str, dir: &Path, cache_dir: &Path) -> Result<PathBuf> {
+/// The directories to load `dir` from: itself when it holds `model.onnx`; for a checkpoint, its
+/// export for the richest task its heads allow and, when that is not `base`, a `base` export too
+/// (so a pretrained checkpoint serves embeddings as well as fill-mask), each made in `cache_dir`
+/// unless an export of the same files is there already.
+pub fn export_dirs(name: &str, dir: &Path, cache_dir: &Path) -> Result<Vec<PathBuf>> {
     if dir.join(MODEL_FILE).is_file() {
-        return Ok(dir.to_path_buf());
+        return Ok(vec![dir.to_path_buf()]);
     }
     if !dir.join(CONFIG_FILE).is_file() || !dir.join(WEIGHTS_FILE).is_file() {
         bail!(
@@ -131,10 +133,29 @@ pub fn export_dir_for(name: &str, dir: &Path, cache_dir: &Path) -> Result<PathBu
         );
     }
     let fingerprint = fingerprint(dir)?;
-    let target = cache_dir.join(format!("{name}-{}", &fingerprint[..16]));
+    let checkpoint = albert_core::Checkpoint::read_dir(dir)
+        .with_context(|| format!("model `{name}`: reading the checkpoint {}", dir.display()))?;
+    let richest = Task::default_for(&checkpoint.parts);
+    drop(checkpoint);
+    let mut tasks = vec![richest];
+    if richest != Task::Base {
+        tasks.push(Task::Base);
+    }
+    tasks
+        .into_iter()
+        .map(|task| {
+            let target = cache_dir.join(format!("{name}-{task}-{}", &fingerprint[..16]));
+            export_once(name, dir, task, cache_dir, &target)?;
+            Ok(target)
+        })
+        .collect()
+}
+
+/// Exports `dir` for `task` into `target` unless it is there already.
+fn export_once(name: &str, dir: &Path, task: Task, cache_dir: &Path, target: &Path) -> Result<()> {
     if target.join(MODEL_FILE).is_file() {
-        tracing::info!(model = name, dir = %target.display(), "reusing the cached export");
-        return Ok(target);
+        tracing::info!(model = name, %task, dir = %target.display(), "reusing the cached export");
+        return Ok(());
     }
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating the cache directory {}", cache_dir.display()))?;
@@ -144,20 +165,23 @@ pub fn export_dir_for(name: &str, dir: &Path, cache_dir: &Path) -> Result<PathBu
         .prefix(&format!(".{name}-"))
         .tempdir_in(cache_dir)
         .with_context(|| format!("creating a directory in {}", cache_dir.display()))?;
-    tracing::info!(model = name, checkpoint = %dir.display(), "exporting the checkpoint");
-    let summary =
-        albert_onnx::export_dir(dir, staging.path(), &albert_onnx::ExportOptions::default())
-            .with_context(|| format!("model `{name}`: exporting {}", dir.display()))?;
+    tracing::info!(model = name, %task, checkpoint = %dir.display(), "exporting the checkpoint");
+    let options = albert_onnx::ExportOptions {
+        task: Some(task),
+        ..albert_onnx::ExportOptions::default()
+    };
+    albert_onnx::export_dir(dir, staging.path(), &options)
+        .with_context(|| format!("model `{name}`: exporting {} for {task}", dir.display()))?;
     let staged = staging.keep();
-    if let Err(e) = std::fs::rename(&staged, &target) {
+    if let Err(e) = std::fs::rename(&staged, target) {
         // Another server exported the same checkpoint meanwhile: use theirs.
         let _ = std::fs::remove_dir_all(&staged);
         if !target.join(MODEL_FILE).is_file() {
             return Err(e).with_context(|| format!("moving the export to {}", target.display()));
         }
     }
-    tracing::info!(model = name, task = %summary.task, dir = %target.display(), "exported");
-    Ok(target)
+    tracing::info!(model = name, %task, dir = %target.display(), "exported");
+    Ok(())
 }
 
 /// SHA-256 over the files an export is made from.
@@ -188,7 +212,8 @@ fn fingerprint(dir: &Path) -> Result<String> {
         .collect())
 }
 
-/// Loads a model and starts its batcher.
+/// Loads a model directory and starts a batcher for each of its exports (one for an export, one
+/// or two for a checkpoint: see [`export_dirs`]).
 pub fn load(
     name: &str,
     source: &Path,
@@ -196,31 +221,35 @@ pub fn load(
     options: &PipelineOptions,
     limits: BatchLimits,
     workers: usize,
-) -> Result<ServedModel> {
-    let dir = export_dir_for(name, source, cache_dir)?;
-    let pipeline = Pipeline::load(&dir, options)
-        .with_context(|| format!("model `{name}`: loading {}", dir.display()))?;
-    let task = pipeline
-        .task()
-        .with_context(|| format!("model `{name}`: running it once"))?;
-    if limits.max_batch_tokens < pipeline.max_length() {
-        tracing::warn!(
-            model = name,
-            max_batch_tokens = limits.max_batch_tokens,
-            max_length = pipeline.max_length(),
-            "--max-batch-tokens is below the model's length: a text that long runs alone"
-        );
-    }
-    let pipeline = Arc::new(pipeline);
-    let batcher = Batcher::start(name, pipeline.clone(), limits, workers)
-        .with_context(|| format!("model `{name}`: starting its batch workers"))?;
-    Ok(ServedModel {
-        name: name.to_string(),
-        source: source.to_path_buf(),
-        pipeline,
-        task,
-        batcher,
-    })
+) -> Result<Vec<ServedModel>> {
+    export_dirs(name, source, cache_dir)?
+        .into_iter()
+        .map(|dir| {
+            let pipeline = Pipeline::load(&dir, options)
+                .with_context(|| format!("model `{name}`: loading {}", dir.display()))?;
+            let task = pipeline
+                .task()
+                .with_context(|| format!("model `{name}`: running it once"))?;
+            if limits.max_batch_tokens < pipeline.max_length() {
+                tracing::warn!(
+                    model = name,
+                    max_batch_tokens = limits.max_batch_tokens,
+                    max_length = pipeline.max_length(),
+                    "--max-batch-tokens is below the model's length: a text that long runs alone"
+                );
+            }
+            let pipeline = Arc::new(pipeline);
+            let batcher = Batcher::start(name, pipeline.clone(), limits, workers)
+                .with_context(|| format!("model `{name}`: starting its batch workers"))?;
+            Ok(ServedModel {
+                name: name.to_string(),
+                source: source.to_path_buf(),
+                pipeline,
+                task,
+                batcher,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

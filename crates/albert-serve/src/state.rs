@@ -78,51 +78,53 @@ impl AppState {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
-    /// The model a request names, or the only one when it names none; checks that it can do
-    /// what the route asks.
+    /// The model a request names, or the only one that can do what the route asks when it
+    /// names none. A checkpoint served under one name can be two exports (e.g. fill-mask and
+    /// embeddings): the one that can do what the route asks answers.
     pub fn model(&self, name: Option<&str>, needs: Capability) -> Result<&ServedModel, ApiError> {
-        let names = || {
+        let served = || {
             self.models
                 .iter()
                 .map(|m| format!("{} ({})", m.name, m.capability()))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let model = match name {
-            Some(name) => self.models.iter().find(|m| m.name == name).ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "model `{name}` is not served here (served: {})",
-                    names()
-                ))
-            })?,
-            None => match self
-                .models
-                .iter()
-                .filter(|m| m.capability() == needs)
-                .count()
-            {
-                1 => self
-                    .models
-                    .iter()
-                    .find(|m| m.capability() == needs)
-                    .ok_or_else(|| ApiError::not_found("no model"))?,
-                _ if self.models.len() == 1 => &self.models[0],
-                _ => {
-                    return Err(ApiError::validation(format!(
-                        "field `model`: required when several models are served (served: {})",
-                        names()
+        let able = |m: &&ServedModel| m.capability() == needs;
+        match name {
+            Some(name) => {
+                let named: Vec<&ServedModel> =
+                    self.models.iter().filter(|m| m.name == name).collect();
+                if named.is_empty() {
+                    return Err(ApiError::not_found(format!(
+                        "model `{name}` is not served here (served: {})",
+                        served()
                     )));
                 }
-            },
-        };
-        if model.capability() != needs {
-            return Err(ApiError::validation(format!(
-                "model `{}` cannot do {needs}: it is a {} export, which serves {}",
-                model.name,
-                model.task,
-                model.capability()
-            )));
+                named.iter().copied().find(|m| able(m)).ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "model `{name}` cannot do {needs}: it serves {}",
+                        named
+                            .iter()
+                            .map(|m| format!("{} (a {} export)", m.capability(), m.task))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })
+            }
+            None => {
+                let mut candidates = self.models.iter().filter(able);
+                match (candidates.next(), candidates.next()) {
+                    (Some(model), None) => Ok(model),
+                    (Some(_), Some(_)) => Err(ApiError::validation(format!(
+                        "field `model`: required when several models can do {needs} (served: {})",
+                        served()
+                    ))),
+                    (None, _) => Err(ApiError::validation(format!(
+                        "no served model can do {needs} (served: {})",
+                        served()
+                    ))),
+                }
+            }
         }
-        Ok(model)
     }
 }

@@ -476,7 +476,26 @@ async fn a_checkpoint_is_exported_at_start_and_the_export_reused() {
             .json()
             .await
             .unwrap();
+        // A pretraining checkpoint is served as its pretraining export and a base export.
         assert_eq!(info["models"][0]["task"], "pretraining", "{info}");
+        assert_eq!(info["models"][1]["task"], "base", "{info}");
+        let (status, _, body) = send(
+            client
+                .post(server.at("/v1/embeddings"))
+                .json(&json!({"model": "tiny", "input": "the cat sat."})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"][0]["embedding"].as_array().unwrap().len(), 256);
+        let models: Value = client
+            .get(server.at("/v1/models"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(models["data"].as_array().unwrap().len(), 1, "{models}");
         let (status, _, body) = send(
             client
                 .post(server.at("/fill-mask"))
@@ -493,5 +512,5 @@ async fn a_checkpoint_is_exported_at_start_and_the_export_reused() {
         }
     }
     let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
-    assert_eq!(entries.len(), 1, "one export in the cache");
+    assert_eq!(entries.len(), 2, "the two exports in the cache, made once");
 }

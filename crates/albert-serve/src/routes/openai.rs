@@ -158,7 +158,10 @@ pub async fn models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
         data: state
             .models
             .iter()
-            .map(|m| ModelCard {
+            .enumerate()
+            // A checkpoint served as two exports is one model to clients.
+            .filter(|(i, m)| !state.models[..*i].iter().any(|o| o.name == m.name))
+            .map(|(_, m)| ModelCard {
                 id: m.name.clone(),
                 object: "model",
                 created: 0,

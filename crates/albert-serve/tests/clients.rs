@@ -1,0 +1,110 @@
+//! Clients nobody here wrote, against `albert-serve`: the official `openai` Python client on
+//! `/v1/embeddings` (installed by tools/setup.sh). And the engine flags as `albert-run` has them:
+//! an unavailable GPU provider is a clear error, or the CPU with `--fallback`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::process::Command;
+
+use albert_core::Task;
+use albert_runtime::{EmbedOptions, Pipeline, PipelineOptions, Pooling};
+use common::{Server, cosine, max_abs};
+use serde_json::Value;
+
+const TEXTS: [&str; 3] = [
+    "ALBERT shares one set of layer weights across all layers.",
+    "Short text.",
+    "Sentence order prediction asks whether two segments are swapped.",
+];
+
+fn python() -> std::path::PathBuf {
+    albert_e2e::root().join(".venv/bin/python")
+}
+
+#[test]
+fn the_official_openai_client_gets_the_runtimes_embeddings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = albert_e2e::exported(tmp.path(), Task::Base, 21).1;
+    let server = Server::start(
+        &[format!("albert-tiny={}", dir.display())],
+        &[],
+        &tmp.path().join("cache"),
+    );
+    let out = Command::new(python())
+        .arg(albert_e2e::root().join("tools/serve_client_check.py"))
+        .args(["openai", &server.url, "albert-tiny"])
+        .args(TEXTS)
+        .output()
+        .expect("run the openai client (tools/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pipeline = Pipeline::load(&dir, &PipelineOptions::default()).unwrap();
+    let want = pipeline
+        .embed(
+            &TEXTS,
+            EmbedOptions {
+                pooling: Pooling::Mean,
+                normalize: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(got["model"], "albert-tiny");
+    assert_eq!(got["indices"], serde_json::json!([0, 1, 2]));
+    for format in ["base64", "float"] {
+        for (i, vector) in got[format].as_array().unwrap().iter().enumerate() {
+            let vector = common::floats(vector);
+            assert!(max_abs(&vector, &want[i]) <= 1e-5, "{format} {i}");
+            assert!(cosine(&vector, &want[i]) >= 0.9999, "{format} {i}");
+        }
+    }
+    let tokens: usize = TEXTS
+        .iter()
+        .map(|t| pipeline.tokenizer().encode(*t, true).unwrap().len())
+        .sum();
+    assert_eq!(got["usage"]["prompt_tokens"], tokens);
+}
+
+#[test]
+fn an_unavailable_gpu_provider_fails_clearly_or_falls_back_with_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = albert_e2e::exported(tmp.path(), Task::Base, 22).1;
+    // This machine's ONNX Runtime is the CPU build: CUDA cannot be registered.
+    let out = Command::new(env!("CARGO_BIN_EXE_albert-serve"))
+        .arg(&dir)
+        .args(["--port", "0", "--provider", "cuda", "--cache-dir"])
+        .arg(tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("execution provider cuda:0 is unavailable"),
+        "{stderr}"
+    );
+
+    let server = Server::start(
+        &[dir.display().to_string()],
+        &["--provider", "cuda", "--fallback"],
+        &tmp.path().join("cache"),
+    );
+    let info: Value = reqwest::blocking_get(&server.at("/info"));
+    assert_eq!(info["models"][0]["engine"], "onnxruntime (cpu)", "{info}");
+}
+
+mod reqwest {
+    /// A GET from a synchronous test, on a small runtime of its own.
+    pub fn blocking_get(url: &str) -> serde_json::Value {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
+    }
+}
