@@ -19,6 +19,14 @@ pub enum OnnxError {
     #[error("{path}: not a valid ONNX model: {message}")]
     Decode { path: PathBuf, message: String },
 
+    /// A tensor's external data names a file outside the model's directory (or none at all).
+    #[error("tensor `{tensor}`: external data location `{location}` {reason}")]
+    UnsafeExternalData {
+        tensor: String,
+        location: String,
+        reason: String,
+    },
+
     #[error("task `{task}` needs {needs}, but the checkpoint has {has}")]
     TaskHeads {
         task: String,
