@@ -1,8 +1,9 @@
-//! ONNX protobuf I/O on the prost types that `tract-onnx` ships (`tract_onnx::pb`): building
-//! tensors, attributes and value infos, and reading and writing models, with ONNX external data
-//! for weights beyond protobuf's 2 GB limit ([`external_data`]: confined to the model's directory).
+//! ONNX protobuf I/O on our own prost types of the ONNX IR ([`pb`]): building tensors, attributes
+//! and value infos, and reading and writing models, with ONNX external data for weights beyond
+//! protobuf's 2 GB limit ([`external_data`]: confined to the model's directory).
 
 pub mod external_data;
+pub mod pb;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,6 @@ use pb::{
     ValueInfoProto,
 };
 use prost::Message;
-pub use tract_onnx::pb;
 
 use crate::error::{OnnxError, Result};
 pub use external_data::check_external_data;

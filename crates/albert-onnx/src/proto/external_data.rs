@@ -133,6 +133,7 @@ pub fn tensors_mut(model: &mut ModelProto) -> Vec<&mut TensorProto> {
         for node in &mut function.node {
             attribute_tensors(&mut node.attribute, &mut out);
         }
+        attribute_tensors(&mut function.attribute_proto, &mut out);
     }
     for training in &mut model.training_info {
         for graph in training
