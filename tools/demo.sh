@@ -17,7 +17,7 @@ if [ ! -f "$model/model.safetensors" ]; then
 fi
 tools/setup.sh
 echo "== building (release)"
-cargo build --release -q -p albert-onnx -p albert-runtime -p albert-bench --bins
+cargo build --release -q -p albert-verify -p albert-runtime -p albert-bench --bins
 cargo build --release -q -p albert-runtime --example semantic_search
 bin=target/release
 rm -rf "$out"

@@ -4,7 +4,7 @@
 # Made with the project's own tools; rerun after changing the export format.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -q -p albert-train -p albert-onnx
+cargo build -q -p albert-train -p albert-verify
 out=tests/fixtures/runtime/tiny-base
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

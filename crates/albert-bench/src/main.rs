@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use albert_core::AlbertConfig;
-use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use albert_core::checkpoint::{CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use albert_onnx::convert::{self, ConvertOptions, FuseFlavour, LoopMode, QuantizeOptions};
-use albert_onnx::export::{ExportOptions, MODEL_FILE, Task, export_dir};
+use albert_onnx::export::{ExportOptions, Task, export_dir};
 use albert_onnx::proto::{self, EXTERNAL_DATA_THRESHOLD};
 use albert_runtime::{
     Backend, BackendChoice, ModelInputs, ModelOutputs, OrtOptions, Provider, TractOptions,
@@ -367,8 +367,7 @@ fn export_task(model: &proto::pb::ModelProto, config: &AlbertConfig) -> Result<T
 fn drift(reference: &ModelOutputs, got: &ModelOutputs) -> Option<(f64, f64)> {
     let (name, want) = reference.iter().next()?;
     let (want, value) = (want.view().ok()?, got.get(name)?.view().ok()?);
-    (want.shape() == value.shape())
-        .then(|| albert_onnx::convert::report::max_abs_and_cosine(want, value))
+    (want.shape() == value.shape()).then(|| albert_verify::drift::max_abs_and_cosine(want, value))
 }
 
 fn main() -> Result<()> {

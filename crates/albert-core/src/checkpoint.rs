@@ -20,6 +20,9 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The tokenizer beside the weights in a model directory.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+/// The ONNX graph in an exported model directory (`albert-export` writes it beside the config and
+/// the tokenizer; `albert-runtime` loads it).
+pub const MODEL_FILE: &str = "model.onnx";
 
 /// A dense f32 tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]

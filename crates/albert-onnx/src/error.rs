@@ -19,6 +19,14 @@ pub enum OnnxError {
     #[error("{path}: not a valid ONNX model: {message}")]
     Decode { path: PathBuf, message: String },
 
+    /// A tensor's external data names a file outside the model's directory (or none at all).
+    #[error("tensor `{tensor}`: external data location `{location}` {reason}")]
+    UnsafeExternalData {
+        tensor: String,
+        location: String,
+        reason: String,
+    },
+
     #[error("task `{task}` needs {needs}, but the checkpoint has {has}")]
     TaskHeads {
         task: String,
@@ -28,21 +36,6 @@ pub enum OnnxError {
 
     #[error("--opset {0}: supported opsets are 17 to 21")]
     Opset(i64),
-
-    #[error("ONNX Runtime: {0}")]
-    OnnxRuntime(String),
-
-    #[error("tract: {0}")]
-    Tract(String),
-
-    #[error(
-        "the ONNX Runtime library was not found (looked at: {looked}); run tools/setup.sh, set \
-         ORT_DYLIB_PATH to libonnxruntime.so.1.31.1, or pass its path explicitly"
-    )]
-    OrtLibraryNotFound { looked: String },
-
-    #[error("verification failed: {0}")]
-    Verification(String),
 
     #[error("cannot fold: {0}")]
     CannotFold(String),

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use albert_core::checkpoint::{CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use albert_core::params::{self, SentenceHead, names};
 use albert_core::{AlbertConfig, Checkpoint, Parts, TensorF32};
 use sha2::{Digest, Sha256};
@@ -28,7 +28,6 @@ use crate::proto::pb::{ModelProto, OperatorSetIdProto};
 use crate::proto::{self, Dim, attr_int, attr_ints, tensor_f32, value_info};
 
 pub const DEFAULT_OPSET: i64 = 17;
-pub use albert_runtime::pipeline::MODEL_FILE;
 pub const BATCH: &str = "batch_size";
 pub const SEQUENCE: &str = "sequence_length";
 

@@ -1,6 +1,9 @@
-//! ONNX protobuf I/O on the prost types that `tract-onnx` ships (`tract_onnx::pb`): building
-//! tensors, attributes and value infos, and reading and writing models, with ONNX external data
-//! for weights beyond protobuf's 2 GB limit.
+//! ONNX protobuf I/O on our own prost types of the ONNX IR ([`pb`]): building tensors, attributes
+//! and value infos, and reading and writing models, with ONNX external data for weights beyond
+//! protobuf's 2 GB limit ([`external_data`]: confined to the model's directory).
+
+pub mod external_data;
+pub mod pb;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,9 +16,9 @@ use pb::{
     ValueInfoProto,
 };
 use prost::Message;
-pub use tract_onnx::pb;
 
 use crate::error::{OnnxError, Result};
+pub use external_data::check_external_data;
 
 /// Protobuf messages cannot exceed 2 GiB; models whose weights pass this go to external data.
 pub const EXTERNAL_DATA_THRESHOLD: usize = 2_000_000_000;
@@ -211,7 +214,23 @@ fn write_file_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// is renamed into place (the external data file before the model that refers to it). Weights
 /// beyond `external_threshold` bytes go to `<model>.data`, streamed from the initializers, so no
 /// second copy of the weights is made. Returns the bytes written.
+///
+/// The only external data location written is the name this function makes (`<model>.data`, a
+/// file name without directories); a model that still refers to any other external data is
+/// refused, so that no location from a model read elsewhere is passed on.
 pub fn write_model(path: &Path, mut model: ModelProto, external_threshold: usize) -> Result<u64> {
+    if let Some(tensor) = external_data::tensors_mut(&mut model)
+        .into_iter()
+        .find(|t| external_data::is_external(t))
+    {
+        return Err(OnnxError::UnsafeExternalData {
+            tensor: tensor.name.clone(),
+            location: external_data::field(tensor, external_data::LOCATION)
+                .unwrap_or_default()
+                .to_string(),
+            reason: "is not one this writer made (read_model loads external data in memory)".into(),
+        });
+    }
     let data_name = external_data_name(path);
     let data_path = path.with_file_name(&data_name);
     let (tmp_model, tmp_data) = (temp_path(path), temp_path(&data_path));
@@ -240,61 +259,49 @@ pub fn write_model(path: &Path, mut model: ModelProto, external_threshold: usize
     })
 }
 
-/// Reads a model and resolves its external data (if any) back into `raw_data`.
+/// Reads a model and loads its external data (if any) into `raw_data`, every tensor's location
+/// first confined to the model's directory ([`external_data::confine`]).
 pub fn read_model(path: &Path) -> Result<ModelProto> {
     let bytes = std::fs::read(path).map_err(|e| OnnxError::io(path, e))?;
     let mut model = ModelProto::decode(bytes.as_slice()).map_err(|e| OnnxError::Decode {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut files: HashMap<String, Vec<u8>> = HashMap::new();
-    if let Some(graph) = model.graph.as_mut() {
-        for tensor in graph
-            .initializer
-            .iter_mut()
-            .filter(|t| t.data_location == Some(DataLocation::External as i32))
-        {
-            let field = |key: &str| {
-                tensor
-                    .external_data
-                    .iter()
-                    .find(|e| e.key == key)
-                    .map(|e| e.value.clone())
-            };
-            let bad = |message: String| OnnxError::Decode {
-                path: path.to_path_buf(),
-                message: format!("initializer `{}`: {message}", tensor.name),
-            };
-            let location =
-                field("location").ok_or_else(|| bad("external data without a location".into()))?;
-            let offset: usize = field("offset")
-                .map_or(Ok(0), |v| v.parse())
-                .map_err(|_| bad("bad offset".into()))?;
-            let blob = match files.get(&location) {
-                Some(b) => b,
-                None => {
-                    let file = path.with_file_name(&location);
-                    let data = std::fs::read(&file).map_err(|e| OnnxError::io(&file, e))?;
-                    files.entry(location.clone()).or_insert(data)
-                }
-            };
-            let length: usize = match field("length") {
-                Some(v) => v.parse().map_err(|_| bad("bad length".into()))?,
-                None => blob.len().saturating_sub(offset),
-            };
-            let end = offset
-                .checked_add(length)
-                .filter(|&e| e <= blob.len())
-                .ok_or_else(|| {
-                    bad(format!(
-                        "range {offset}+{length} is outside {location} ({} bytes)",
-                        blob.len()
-                    ))
-                })?;
-            tensor.raw_data = blob[offset..end].to_vec();
-            tensor.data_location = None;
-            tensor.external_data.clear();
-        }
+    // Every location is checked before any data file is opened.
+    let external = external_data::external_tensors(&mut model, external_data::model_dir(path))?;
+    let mut files: HashMap<PathBuf, Vec<u8>> = HashMap::new();
+    for (tensor, file) in external {
+        let bad = |message: String| OnnxError::Decode {
+            path: path.to_path_buf(),
+            message: format!("tensor `{}`: {message}", tensor.name),
+        };
+        let offset: usize = external_data::field(tensor, "offset")
+            .map_or(Ok(0), str::parse)
+            .map_err(|_| bad("bad offset".into()))?;
+        let length = external_data::field(tensor, "length").map(str::parse::<usize>);
+        let blob = match files.entry(file) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let data = std::fs::read(e.key()).map_err(|err| OnnxError::io(e.key(), err))?;
+                e.insert(data)
+            }
+        };
+        let length = match length {
+            Some(v) => v.map_err(|_| bad("bad length".into()))?,
+            None => blob.len().saturating_sub(offset),
+        };
+        let end = offset
+            .checked_add(length)
+            .filter(|&e| e <= blob.len())
+            .ok_or_else(|| {
+                bad(format!(
+                    "range {offset}+{length} is outside its external data ({} bytes)",
+                    blob.len()
+                ))
+            })?;
+        tensor.raw_data = blob[offset..end].to_vec();
+        tensor.data_location = None;
+        tensor.external_data.clear();
     }
     Ok(model)
 }

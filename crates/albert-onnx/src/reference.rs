@@ -12,8 +12,8 @@ use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn, s};
 use crate::error::{OnnxError, Result};
 use crate::export::Task;
 
-/// One batch of model inputs, each [batch, sequence_length] (the runtime's type).
-pub use albert_runtime::ModelInputs as Inputs;
+/// One batch of model inputs, each [batch, sequence_length].
+pub use crate::inputs::ModelInputs as Inputs;
 
 pub type Outputs = BTreeMap<String, ArrayD<f32>>;
 

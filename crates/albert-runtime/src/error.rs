@@ -9,6 +9,11 @@ pub enum RuntimeError {
     #[error(transparent)]
     Core(#[from] albert_core::AlbertError),
 
+    /// The model file cannot be decoded, or its external data names a file outside the model's
+    /// directory.
+    #[error(transparent)]
+    Model(#[from] albert_onnx::OnnxError),
+
     /// A file could not be read or was not found (e.g. `model.onnx`).
     #[error("{path}: {source}")]
     Io {

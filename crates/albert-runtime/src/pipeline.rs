@@ -14,9 +14,7 @@ use tokenizers::{Encoding, Tokenizer, TruncationParams, TruncationStrategy};
 use crate::backend::{self, Backend, BackendChoice, ExecutionTarget, ModelInputs, ModelOutputs};
 use crate::error::{Result, RuntimeError};
 
-/// The ONNX graph's file name in a model directory.
-pub const MODEL_FILE: &str = "model.onnx";
-pub use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE};
+pub use albert_core::checkpoint::{CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
 
 /// What to do with a text longer than the model takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use albert_core::Task;
-use albert_core::checkpoint::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
-use albert_runtime::pipeline::MODEL_FILE;
+use albert_core::checkpoint::{CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
 use albert_runtime::{Pipeline, PipelineOptions};
 use anyhow::{Context, Result, bail};
 use serde::Serialize;

@@ -6,8 +6,8 @@
 
 use albert_core::{AlbertConfig, Checkpoint, Head, Sharing};
 use albert_onnx::export::{ExportOptions, Task, export_dir};
-use albert_onnx::verify::{load_onnxruntime, load_tract, run_backend, sample_inputs};
 use albert_train::AlbertModel;
+use albert_verify::verify::{load_onnxruntime, load_tract, run_backend, sample_inputs};
 use ndarray::{ArrayD, IxDyn};
 use tch::{Device, Tensor, nn};
 

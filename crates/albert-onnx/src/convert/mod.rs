@@ -7,7 +7,7 @@
 //! * [`fold`]: the repeated shared layer as a `Scan` loop, and back ([`fold::unfold`]);
 //! * [`quantize`]: int8 weights per output channel, dynamic int8 activations;
 //! * [`precision`]: the graph in float16 for GPU execution, LayerNorm and softmax in float32;
-//! * [`report`]: size and node counts, and the drift against the source model.
+//! * [`report`]: size and node counts (`albert-verify` measures the drift against the source).
 
 pub mod cleanup;
 pub mod dedupe;

@@ -1,20 +1,26 @@
-//! What a conversion did to size and accuracy: file and initializer bytes, node counts, and for
-//! each engine the converted model's outputs against the source model's in ONNX Runtime —
-//! max-abs and cosine on sample inputs, and on real text (when a tokenizer and text are given)
-//! the cosine of mean-pooled embeddings and, for masked-LM models, top-1 agreement of the
-//! predictions at masked positions.
+//! What a conversion did to size and structure: file and initializer bytes, stored float
+//! parameters and node counts, of the source and of the converted model. The drift of its
+//! outputs needs the engines and is measured by `albert-verify` (`albert_verify::drift`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use albert_runtime::backend::{Backend, ModelInputs};
-use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
 use serde_json::{Value, json};
 
-use crate::error::Result;
 use crate::graph;
+use crate::proto::external_data_name;
 use crate::proto::pb::{GraphProto, ModelProto};
-use crate::verify::{self, Engine};
+
+/// The bytes of a model file and of the external data file written beside it (`<model>.data`),
+/// if any.
+pub fn model_file_bytes(model: &Path) -> u64 {
+    let data = model.with_file_name(external_data_name(model));
+    [model, data.as_path()]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
+}
 
 /// Size and structure of one model.
 #[derive(Debug, Clone)]
@@ -76,230 +82,4 @@ impl ModelStats {
             "op_counts": self.op_counts,
         })
     }
-}
-
-/// One output of the converted model on one engine against the source.
-#[derive(Debug, Clone)]
-pub struct DriftRow {
-    pub engine: &'static str,
-    pub inputs: String,
-    pub output: String,
-    pub max_abs: f64,
-    pub cosine: f64,
-}
-
-impl DriftRow {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "engine": self.engine, "inputs": self.inputs, "output": self.output,
-            "max_abs": self.max_abs, "cosine": self.cosine,
-        })
-    }
-}
-
-/// Max-abs difference and cosine of two outputs (infinite and 0 when their shapes differ).
-pub fn max_abs_and_cosine(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> (f64, f64) {
-    if a.shape() != b.shape() {
-        return (f64::INFINITY, 0.0);
-    }
-    let (mut max, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b.iter()) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        max = max.max((x - y).abs());
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    let cosine = if na == 0.0 && nb == 0.0 {
-        1.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt()).max(f64::MIN_POSITIVE)
-    };
-    (max, cosine)
-}
-
-/// Loads a model in an engine.
-pub fn load(engine: Engine, model: &Path, ort_library: Option<&Path>) -> Result<Box<dyn Backend>> {
-    match engine {
-        Engine::OnnxRuntime => verify::load_onnxruntime(model, ort_library),
-        Engine::Tract => verify::load_tract(model),
-    }
-}
-
-fn run_all(backend: &dyn Backend, inputs: &ModelInputs) -> Result<BTreeMap<String, ArrayD<f32>>> {
-    let err =
-        |e: albert_runtime::RuntimeError| crate::error::OnnxError::Verification(e.to_string());
-    backend
-        .run(inputs)
-        .map_err(err)?
-        .into_iter()
-        .map(|(name, value)| Ok((name, value.to_array().map_err(err)?)))
-        .collect()
-}
-
-/// Compares every output the two models share, on each input batch.
-pub fn drift(
-    source: &dyn Backend,
-    converted: &dyn Backend,
-    engine: Engine,
-    batches: &[(String, ModelInputs)],
-) -> Result<Vec<DriftRow>> {
-    let mut rows = Vec::new();
-    for (label, inputs) in batches {
-        let want = run_all(source, inputs)?;
-        let got = run_all(converted, inputs)?;
-        for (name, reference) in &want {
-            if let Some(value) = got.get(name) {
-                let (max_abs, cosine) = max_abs_and_cosine(reference.view(), value.view());
-                rows.push(DriftRow {
-                    engine: engine.name(),
-                    inputs: label.clone(),
-                    output: name.clone(),
-                    max_abs,
-                    cosine,
-                });
-            }
-        }
-    }
-    Ok(rows)
-}
-
-/// Agreement on real text.
-#[derive(Debug, Clone, Default)]
-pub struct TextDrift {
-    pub engine: &'static str,
-    pub sentences: usize,
-    /// Mean and minimum cosine of mean-pooled `last_hidden_state` per sentence.
-    pub embedding_cosine_mean: Option<f64>,
-    pub embedding_cosine_min: Option<f64>,
-    /// Fraction of masked positions where both models predict the same token.
-    pub mlm_top1_agreement: Option<f64>,
-    pub masked_positions: usize,
-}
-
-impl TextDrift {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "engine": self.engine,
-            "sentences": self.sentences,
-            "embedding_cosine_mean": self.embedding_cosine_mean,
-            "embedding_cosine_min": self.embedding_cosine_min,
-            "mlm_top1_agreement": self.mlm_top1_agreement,
-            "masked_positions": self.masked_positions,
-        })
-    }
-}
-
-/// Batches of tokenized sentences, every 7th word-piece (after [CLS]) replaced by `[MASK]` so
-/// masked-LM models have positions to predict (the same positions for both models).
-pub fn text_batches(
-    tokenizer: &tokenizers::Tokenizer,
-    sentences: &[String],
-    batch: usize,
-    max_length: usize,
-) -> Result<Vec<ModelInputs>> {
-    let mask_id = tokenizer.token_to_id("[MASK]").map(i64::from);
-    let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
-    let mut out = Vec::new();
-    for chunk in sentences.chunks(batch.max(1)) {
-        let encoded: Vec<Vec<i64>> = chunk
-            .iter()
-            .map(|s| {
-                tokenizer
-                    .encode(s.as_str(), true)
-                    .map(|e| {
-                        let mut ids: Vec<i64> = e.get_ids().iter().map(|&i| i64::from(i)).collect();
-                        ids.truncate(max_length);
-                        ids
-                    })
-                    .map_err(|e| crate::error::OnnxError::Invalid(format!("tokenizer: {e}")))
-            })
-            .collect::<Result<_>>()?;
-        let length = encoded.iter().map(Vec::len).max().unwrap_or(1);
-        let mut input_ids = Array2::<i64>::from_elem((chunk.len(), length), pad);
-        let mut attention_mask = Array2::<i64>::zeros((chunk.len(), length));
-        for (r, ids) in encoded.iter().enumerate() {
-            for (c, &id) in ids.iter().enumerate() {
-                let masked = mask_id.is_some() && c > 0 && c + 1 < ids.len() && c % 7 == 3;
-                input_ids[[r, c]] = if masked { mask_id.unwrap_or(id) } else { id };
-                attention_mask[[r, c]] = 1;
-            }
-        }
-        out.push(ModelInputs {
-            token_type_ids: Array2::zeros((chunk.len(), length)),
-            input_ids,
-            attention_mask,
-        });
-    }
-    Ok(out)
-}
-
-/// Embedding cosine and MLM agreement of `converted` against `source` over text batches.
-pub fn text_drift(
-    source: &dyn Backend,
-    converted: &dyn Backend,
-    engine: Engine,
-    batches: &[ModelInputs],
-    mask_id: Option<i64>,
-) -> Result<TextDrift> {
-    let mut cosines = Vec::new();
-    let (mut agree, mut masked) = (0usize, 0usize);
-    let mut has_logits = false;
-    for inputs in batches {
-        let want = run_all(source, inputs)?;
-        let got = run_all(converted, inputs)?;
-        if let (Some(a), Some(b)) = (want.get("last_hidden_state"), got.get("last_hidden_state")) {
-            for r in 0..inputs.input_ids.nrows() {
-                let mask = inputs.attention_mask.row(r);
-                let pool = |h: &ArrayD<f32>| -> Vec<f64> {
-                    let h = h.index_axis(Axis(0), r);
-                    let mut sum = vec![0f64; h.shape()[1]];
-                    for (p, row) in h.outer_iter().enumerate() {
-                        if mask[p] == 1 {
-                            for (s, &v) in sum.iter_mut().zip(row.iter()) {
-                                *s += f64::from(v);
-                            }
-                        }
-                    }
-                    sum
-                };
-                let (x, y) = (pool(a), pool(b));
-                let dot: f64 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
-                let nx: f64 = x.iter().map(|v| v * v).sum::<f64>().sqrt();
-                let ny: f64 = y.iter().map(|v| v * v).sum::<f64>().sqrt();
-                cosines.push(dot / (nx * ny).max(f64::MIN_POSITIVE));
-            }
-        }
-        if let (Some(a), Some(b), Some(mask_id)) = (want.get("logits"), got.get("logits"), mask_id)
-            && a.ndim() == 3
-        {
-            has_logits = true;
-            for ((r, c), &id) in inputs.input_ids.indexed_iter() {
-                if id != mask_id {
-                    continue;
-                }
-                let argmax = |t: &ArrayD<f32>| {
-                    t.index_axis(Axis(0), r)
-                        .index_axis(Axis(0), c)
-                        .iter()
-                        .enumerate()
-                        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-                            if v > best.1 { (i, v) } else { best }
-                        })
-                        .0
-                };
-                masked += 1;
-                agree += usize::from(argmax(a) == argmax(b));
-            }
-        }
-    }
-    Ok(TextDrift {
-        engine: engine.name(),
-        sentences: batches.iter().map(|b| b.input_ids.nrows()).sum(),
-        embedding_cosine_mean: (!cosines.is_empty())
-            .then(|| cosines.iter().sum::<f64>() / cosines.len() as f64),
-        embedding_cosine_min: cosines.iter().copied().reduce(f64::min),
-        mlm_top1_agreement: (has_logits && masked > 0).then(|| agree as f64 / masked as f64),
-        masked_positions: masked,
-    })
 }

@@ -11,20 +11,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use ndarray::Array2;
+/// One batch of model inputs, each `[batch, sequence_length]` (the graph library's type, so that
+/// `albert-onnx`'s reference forward pass and the engines take the same batch).
+pub use albert_onnx::ModelInputs;
 
 use crate::error::{Result, RuntimeError};
-
-/// One batch of model inputs, each `[batch, sequence_length]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelInputs {
-    /// Token ids, padded with the config's `pad_token_id`.
-    pub input_ids: Array2<i64>,
-    /// 1 for real tokens, 0 for padding.
-    pub attention_mask: Array2<i64>,
-    /// Segment of each token: 0 for the first text, 1 for the second of a pair.
-    pub token_type_ids: Array2<i64>,
-}
 
 pub use output::{OutputTensor, output};
 
@@ -95,7 +86,10 @@ impl Default for BackendChoice {
     }
 }
 
-/// Loads `model.onnx` with the chosen engine.
+/// Loads `model.onnx` with the chosen engine. Its external data, if any, is first confined to
+/// the model's directory by our own check, before either engine opens a file the model names
+/// (`albert_onnx::proto::check_external_data`; CVE-2024-27318 is the same traversal in the ONNX
+/// project's loader).
 pub fn load(model: &Path, choice: &BackendChoice) -> Result<Box<dyn Backend>> {
     if !model.exists() {
         return Err(RuntimeError::io(
@@ -103,6 +97,7 @@ pub fn load(model: &Path, choice: &BackendChoice) -> Result<Box<dyn Backend>> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
         ));
     }
+    albert_onnx::proto::check_external_data(model)?;
     match choice {
         #[cfg(feature = "ort")]
         BackendChoice::Ort(options) => Ok(Box::new(ort::OrtBackend::load(model, options)?)),

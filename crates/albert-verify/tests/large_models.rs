@@ -2,7 +2,7 @@
 //! (2.4 billion parameters, 9.7 GB of f32), which only fits ONNX with external data. Run by hand:
 //! it needs ~10 GB of memory and ~20 GB of disk, and minutes:
 //!
-//!     cargo test --release -p albert-onnx --test large_models -- --ignored --nocapture
+//!     cargo test --release -p albert-verify --test large_models -- --ignored --nocapture
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
@@ -11,7 +11,7 @@ use std::time::Instant;
 use albert_core::params::{count, inventory};
 use albert_core::{Checkpoint, Head, Preset, Sharing};
 use albert_onnx::export::{ExportOptions, export_dir};
-use albert_onnx::verify::{load_onnxruntime, run_backend, sample_inputs};
+use albert_verify::verify::{load_onnxruntime, run_backend, sample_inputs};
 
 #[test]
 #[ignore = "by hand: ~10 GB of memory, ~20 GB of disk (see the file's header)"]

@@ -1,18 +1,18 @@
 //! `--verify`: run an exported model in ONNX Runtime and in tract on sample inputs (several batch
 //! sizes and lengths, with padding) and compare every output with the reference forward pass
-//! computed from the checkpoint ([`crate::reference`]).
+//! computed from the checkpoint ([`albert_onnx::reference`]).
 //!
 //! The engines are `albert-runtime`'s backends.
 
 use std::path::{Path, PathBuf};
 
 use albert_core::Checkpoint;
+use albert_onnx::export::Task;
+use albert_onnx::reference::{self, Inputs, Outputs};
 use albert_runtime::{Backend, BackendChoice, OrtOptions, TractOptions};
 use ndarray::{Array2, ArrayD};
 
-use crate::error::{OnnxError, Result};
-use crate::export::Task;
-use crate::reference::{self, Inputs, Outputs};
+use crate::error::{Result, VerifyError};
 
 /// The two engines an export must run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -37,32 +37,30 @@ pub fn load_onnxruntime(model: &Path, library: Option<&Path>) -> Result<Box<dyn 
         intra_threads: 2,
         ..OrtOptions::default()
     };
-    albert_runtime::backend::load(model, &BackendChoice::Ort(options)).map_err(runtime_err)
+    Ok(albert_runtime::backend::load(
+        model,
+        &BackendChoice::Ort(options),
+    )?)
 }
 
 /// Loads a model in tract through `albert-runtime`.
 pub fn load_tract(model: &Path) -> Result<Box<dyn Backend>> {
-    albert_runtime::backend::load(model, &BackendChoice::Tract(TractOptions::default()))
-        .map_err(runtime_err)
-}
-
-fn runtime_err(e: albert_runtime::RuntimeError) -> OnnxError {
-    match e {
-        albert_runtime::RuntimeError::Tract(m) => OnnxError::Tract(m),
-        other => OnnxError::OnnxRuntime(other.to_string()),
-    }
+    Ok(albert_runtime::backend::load(
+        model,
+        &BackendChoice::Tract(TractOptions::default()),
+    )?)
 }
 
 /// Runs a backend and keeps the named outputs.
 pub fn run_backend(backend: &dyn Backend, inputs: &Inputs, names: &[&str]) -> Result<Outputs> {
-    let mut outputs = backend.run(inputs).map_err(runtime_err)?;
+    let mut outputs = backend.run(inputs)?;
     names
         .iter()
         .map(|name| {
             let value = outputs.remove(*name).ok_or_else(|| {
-                OnnxError::Verification(format!("the model has no output `{name}`"))
+                VerifyError::Verification(format!("the model has no output `{name}`"))
             })?;
-            Ok((name.to_string(), value.to_array().map_err(runtime_err)?))
+            Ok((name.to_string(), value.to_array()?))
         })
         .collect()
 }
@@ -172,7 +170,7 @@ impl VerifyOptions {
 
 fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<f64> {
     if a.shape() != b.shape() {
-        return Err(OnnxError::Verification(format!(
+        return Err(VerifyError::Verification(format!(
             "shape {:?} differs from the reference's {:?}",
             a.shape(),
             b.shape()
@@ -202,7 +200,7 @@ pub fn verify(
     for &batch in &options.batches {
         for &length in &options.lengths {
             if length > checkpoint.config.max_position_embeddings {
-                return Err(OnnxError::Invalid(format!(
+                return Err(VerifyError::Invalid(format!(
                     "verify length {length} exceeds max_position_embeddings {}",
                     checkpoint.config.max_position_embeddings
                 )));
@@ -254,7 +252,7 @@ pub fn check(rows: &[VerifyRow], tolerance: f64) -> Result<()> {
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(OnnxError::Verification(format!(
+        Err(VerifyError::Verification(format!(
             "max-abs difference above {tolerance:e} × max(1, max |reference|): {}",
             bad.join("; ")
         )))

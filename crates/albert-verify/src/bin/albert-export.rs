@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use albert_core::Checkpoint;
-use albert_onnx::display::{human_bytes, spinner};
 use albert_onnx::export::{DEFAULT_OPSET, ExportOptions, Task, export_dir};
 use albert_onnx::proto::EXTERNAL_DATA_THRESHOLD;
-use albert_onnx::verify::{self, VerifyOptions};
+use albert_verify::display::{human_bytes, spinner};
+use albert_verify::verify::{self, VerifyOptions};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use albert_core::{AlbertConfig, Checkpoint, Head};
 use albert_onnx::export::{ExportOptions, Task, export_dir};
+use albert_onnx::proto::{read_model, write_model};
 
 fn albert_convert(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_albert-convert"))
@@ -145,4 +146,88 @@ fn a_model_without_repeated_layers_fails_to_fold_unless_best_effort() {
         "{stdout}"
     );
     assert!(out.exists());
+}
+
+/// tiny-base in `dir/model.onnx` with its weights in `dir/model.onnx.data`, the word-embedding
+/// table's external data location replaced by `location`.
+fn crafted(dir: &Path, location: &str) -> PathBuf {
+    use albert_onnx::proto::pb::ModelProto;
+    use prost::Message;
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("model.onnx");
+    let source = repo("tests/fixtures/runtime/tiny-base/model.onnx");
+    write_model(&path, read_model(&source).unwrap(), 0).unwrap();
+    let mut model = ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let tensor = graph
+        .initializer
+        .iter_mut()
+        .find(|t| t.name == WORDS)
+        .unwrap();
+    for entry in &mut tensor.external_data {
+        if entry.key == "location" {
+            entry.value = location.to_string();
+        }
+    }
+    std::fs::write(&path, model.encode_to_vec()).unwrap();
+    path
+}
+
+const WORDS: &str = "albert.embeddings.word_embeddings.weight";
+
+/// Every regular file under `dir`, recursively (symbolic links are not followed).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|e| {
+            let entry = e.unwrap();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                files(&entry.path())
+            } else if kind.is_file() {
+                vec![entry.path()]
+            } else {
+                vec![]
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn external_data_outside_the_model_directory_is_refused_and_nothing_is_written() {
+    const SECRET: &[u8] = b"TOP-SECRET: these bytes must never reach a model. ";
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("outside/secret.bin");
+    std::fs::create_dir_all(secret.parent().unwrap()).unwrap();
+    std::fs::write(&secret, SECRET.repeat(100_000 / SECRET.len() + 1)).unwrap();
+    let absolute = secret.to_str().unwrap();
+    for (case, location) in [
+        ("absolute", absolute),
+        ("parent", "../outside/secret.bin"),
+        ("symlink", "innocent.bin"),
+    ] {
+        let dir = tmp.path().join(case);
+        let model = crafted(&dir, location);
+        if case == "symlink" {
+            std::os::unix::fs::symlink(&secret, dir.join(location)).unwrap();
+        }
+        let out = tmp.path().join(format!("{case}-out.onnx"));
+        let run = albert_convert(&[model.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{case}: converted");
+        assert!(
+            stderr.contains(WORDS) && stderr.contains(location) && !stderr.contains("panicked"),
+            "{case}: {stderr}"
+        );
+        assert!(!out.exists(), "{case}: {} written", out.display());
+    }
+    // The secret's bytes are nowhere but in the secret.
+    for file in files(tmp.path()).iter().filter(|f| **f != secret) {
+        let bytes = std::fs::read(file).unwrap();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET),
+            "{} holds the secret",
+            file.display()
+        );
+    }
 }
