@@ -1,11 +1,17 @@
 """Calls a running albert-serve with third-party clients and prints what they got, as JSON.
 
     .venv/bin/python tools/serve_client_check.py openai URL MODEL TEXT...
+    .venv/bin/python tools/serve_client_check.py triton URL MODEL TEXT...
 
 `openai`: the official `openai` client (installed by tools/setup.sh) on `/v1/embeddings`, once
 with its default encoding (it asks the server for base64 and decodes it itself) and once with
 `encoding_format="float"`; prints {"base64": [[...]], "float": [[...]], "model": ..., "usage": ...}.
-The Rust test crates/albert-serve/tests/clients.rs compares the vectors with albert-runtime's.
+`triton`: `tritonclient[http]` (installed by tools/setup.sh) on the Open Inference Protocol v2
+routes: server and model liveness, readiness and metadata, then one inference of the texts as a
+BYTES tensor `TEXT` of shape [N] with the client's defaults (binary tensor data both ways) and one
+with JSON data; prints the metadata and {output name: {"shape": [...], "data": [...]}} for each.
+
+The Rust test crates/albert-serve/tests/clients.rs compares what they got with albert-runtime's.
 """
 
 import json
@@ -27,11 +33,39 @@ def check_openai(url: str, model: str, texts: list[str]) -> dict:
     }
 
 
+def check_triton(url: str, model: str, texts: list[str]) -> dict:
+    import numpy as np
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(url=url.removeprefix("http://"))
+    result = {
+        "live": client.is_server_live(),
+        "ready": client.is_server_ready(),
+        "server": client.get_server_metadata(),
+        "model_ready": client.is_model_ready(model),
+        "model": client.get_model_metadata(model),
+    }
+    for binary in (True, False):
+        text = httpclient.InferInput("TEXT", [len(texts)], "BYTES")
+        text.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object), binary_data=binary)
+        outputs = [
+            httpclient.InferRequestedOutput(o["name"], binary_data=binary) for o in result["model"]["outputs"]
+        ]
+        answer = client.infer(model, [text], outputs=outputs, request_id="check-1")
+        result["binary" if binary else "json"] = {
+            o["name"]: {"shape": list(answer.as_numpy(o["name"]).shape), "data": answer.as_numpy(o["name"]).ravel().tolist()}
+            for o in result["model"]["outputs"]
+        }
+        result["id"] = answer.get_response()["id"]
+    return result
+
+
 def main() -> None:
-    if len(sys.argv) < 5 or sys.argv[1] != "openai":
+    if len(sys.argv) < 5 or sys.argv[1] not in ("openai", "triton"):
         sys.exit(__doc__)
-    _, _, url, model, *texts = sys.argv
-    print(json.dumps(check_openai(url, model, texts)))
+    _, client, url, model, *texts = sys.argv
+    check = check_openai if client == "openai" else check_triton
+    print(json.dumps(check(url, model, texts)))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,14 @@
 #   .venv/libtorch      -> the torch package folder (LIBTORCH for the build, see .cargo/config.toml),
 #   .venv/onnxruntime.so -> libonnxruntime.so.1.31.1 from the onnxruntime wheel,
 #   onnx==1.23.2 for onnx.checker in the exporter tests,
-#   openai==3.57.0, the official client the server's OpenAI-compatible route is tested with.
+#   openai==3.57.0 and tritonclient[http]==2.73.0, the third-party clients albert-serve is tested with.
 # Only the package registries are used. Fast (a stamp check) when already done.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
-REQUIREMENTS="torch==2.11.0 onnxruntime==1.31.1 onnx==1.23.2 openai==3.57.0"
+REQUIREMENTS="torch==2.11.0 onnxruntime==1.31.1 onnx==1.23.2 openai==3.57.0 tritonclient[http]==2.73.0"
 STAMP="$VENV/.albert-setup"
 
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$REQUIREMENTS" && -e "$VENV/libtorch/lib/libtorch.so" && -e "$VENV/onnxruntime.so" ]]; then

@@ -114,6 +114,16 @@ impl Task {
         }
     }
 
+    /// Whether output `output` of this task has a value per token (`[batch, sequence, …]`)
+    /// rather than per text.
+    pub fn is_per_token(self, output: &str) -> bool {
+        match output {
+            "last_hidden_state" | "prediction_logits" | "start_logits" | "end_logits" => true,
+            "logits" => matches!(self, Task::MaskedLm | Task::TokenClassification),
+            _ => false,
+        }
+    }
+
     /// The task of a graph from its outputs, for models that carry no `albert.task` metadata
     /// (third-party exports): `prediction_logits` is pretraining, `start_logits` question
     /// answering, `last_hidden_state` base; `logits` per token over the whole vocabulary is

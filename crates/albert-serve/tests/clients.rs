@@ -108,3 +108,78 @@ mod reqwest {
         runtime.block_on(async { ::reqwest::get(url).await.unwrap().json().await.unwrap() })
     }
 }
+
+#[test]
+fn tritonclient_speaks_the_v2_protocol_and_gets_the_runtimes_tensors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = albert_e2e::exported(tmp.path(), Task::Base, 23).1;
+    let server = Server::start(
+        &[format!("albert-tiny={}", dir.display())],
+        &[],
+        &tmp.path().join("cache"),
+    );
+    let out = Command::new(python())
+        .arg(albert_e2e::root().join("tools/serve_client_check.py"))
+        .args(["triton", &server.url, "albert-tiny"])
+        .args(TEXTS)
+        .output()
+        .expect("run tritonclient (tools/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}\nserver log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["live"], true);
+    assert_eq!(got["ready"], true);
+    assert_eq!(got["model_ready"], true);
+    assert_eq!(got["server"]["name"], "albert-serve");
+    assert_eq!(got["model"]["inputs"][0]["name"], "TEXT");
+    assert_eq!(got["model"]["inputs"][0]["datatype"], "BYTES");
+    assert_eq!(got["id"], "check-1");
+
+    let pipeline = Pipeline::load(&dir, &PipelineOptions::default()).unwrap();
+    let hidden = pipeline.config().hidden_size;
+    let encodings: Vec<_> = TEXTS
+        .iter()
+        .map(|t| pipeline.tokenizer().encode(*t, true).unwrap())
+        .collect();
+    let longest = encodings.iter().map(|e| e.len()).max().unwrap();
+    for form in ["binary", "json"] {
+        let tensors = &got[form];
+        assert_eq!(
+            tensors["last_hidden_state"]["shape"],
+            serde_json::json!([TEXTS.len(), longest, hidden])
+        );
+        assert_eq!(
+            tensors["pooler_output"]["shape"],
+            serde_json::json!([TEXTS.len(), hidden])
+        );
+        let states = common::floats(&tensors["last_hidden_state"]["data"]);
+        let pooled = common::floats(&tensors["pooler_output"]["data"]);
+        for (i, encoding) in encodings.iter().enumerate() {
+            // The reference: this text alone, unpadded.
+            let alone = pipeline.run_encodings(&[encoding]).unwrap();
+            let want_states = alone["last_hidden_state"].to_array().unwrap();
+            let want_pooled = alone["pooler_output"].to_array().unwrap();
+            let row = &states[i * longest * hidden..(i + 1) * longest * hidden];
+            let len = encoding.len();
+            assert!(
+                max_abs(&row[..len * hidden], want_states.as_slice().unwrap()) <= 1e-5,
+                "{form} text {i}"
+            );
+            assert!(
+                row[len * hidden..].iter().all(|&v| v == 0.0),
+                "{form} text {i}: padding is zeros"
+            );
+            assert!(
+                max_abs(
+                    &pooled[i * hidden..(i + 1) * hidden],
+                    want_pooled.as_slice().unwrap()
+                ) <= 1e-5,
+                "{form} text {i}"
+            );
+        }
+    }
+}

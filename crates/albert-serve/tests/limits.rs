@@ -514,3 +514,97 @@ async fn a_checkpoint_is_exported_at_start_and_the_export_reused() {
     let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
     assert_eq!(entries.len(), 2, "the two exports in the cache, made once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_v2_protocol_says_what_it_cannot_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = exports(tmp.path());
+    let server = Server::start(&model_args(&models), &[], &tmp.path().join("cache"));
+    let client = reqwest::Client::new();
+    let infer = |model: &str, body: Value| {
+        client
+            .post(server.at(&format!("/v2/models/{model}/infer")))
+            .json(&body)
+    };
+    let text = |name: &str, shape: Vec<i64>, data: Value| json!({"name": name, "shape": shape, "datatype": "BYTES", "data": data});
+
+    let (status, _, body) = send(infer(
+        "nope",
+        json!({"inputs": [text("TEXT", vec![1], json!(["a"]))]}),
+    ))
+    .await;
+    assert_error(status, &body, 404, "not_found", &["`nope`"]);
+    let (status, _, body) = send(infer(
+        "base",
+        json!({"inputs": [text("TEXT", vec![2], json!(["a"]))]}),
+    ))
+    .await;
+    assert_error(
+        status,
+        &body,
+        422,
+        "validation",
+        &["inputs[TEXT]", "shape [2]", "1 texts"],
+    );
+    let (status, _, body) = send(infer(
+        "question-answering",
+        json!({"inputs": [text("TEXT", vec![1], json!(["a"]))]}),
+    ))
+    .await;
+    assert_error(
+        status,
+        &body,
+        422,
+        "validation",
+        &["`QUESTION`", "QUESTION, CONTEXT"],
+    );
+    let (status, _, body) = send(infer(
+        "base",
+        json!({"inputs": [{"name": "TEXT", "shape": [1], "datatype": "INT64", "data": [1]}]}),
+    ))
+    .await;
+    assert_error(status, &body, 422, "validation", &["BYTES"]);
+    let (status, _, body) = send(infer(
+        "base",
+        json!({"inputs": [text("TEXT", vec![1], json!(["a"]))], "outputs": [{"name": "logits"}]}),
+    ))
+    .await;
+    assert_error(status, &body, 422, "validation", &["`logits`"]);
+    let (status, _, body) = send(infer("base", json!({"inputs": "a"}))).await;
+    assert_error(status, &body, 422, "validation", &["`inputs`"]);
+
+    // Pairs and question answering run; outputs come under the export's names.
+    let (status, _, body) = send(infer(
+        "sequence-classification",
+        json!({"id": "7", "inputs": [text("TEXT", vec![2], json!(["a", "b"])), text("TEXT_PAIR", vec![2], json!(["c", "d"]))]}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "7");
+    assert_eq!(body["outputs"][0]["name"], "logits");
+    assert_eq!(body["outputs"][0]["shape"], json!([2, 3]));
+    let (status, _, body) = send(infer(
+        "question-answering",
+        json!({"inputs": [text("QUESTION", vec![1], json!(["what?"])), text("CONTEXT", vec![1], json!(["the model runs."]))]}),
+    ))
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["start_logits", "end_logits"]);
+
+    for (path, want) in [
+        ("/v2/health/live", 200),
+        ("/v2/health/ready", 200),
+        ("/v2/models/base/ready", 200),
+        ("/v2/models/nope/ready", 404),
+        ("/v2/models/nope", 404),
+    ] {
+        let (status, _, _) = send(client.get(server.at(path))).await;
+        assert_eq!(status, want, "{path}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod inputs;
 pub mod openai;
 pub mod tasks;
 pub mod tei;
+pub mod v2;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/fill-mask", post(tasks::fill_mask))
         .route("/token-classification", post(tasks::token_classification))
         .route("/question-answering", post(tasks::question_answering))
+        .route("/v2/models/{model}/infer", post(v2::infer))
         .layer(from_fn_with_state(state.clone(), middleware::timeout))
         .layer(from_fn_with_state(
             state.clone(),
@@ -39,7 +41,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(info::health))
         .route("/info", get(info::info))
         .route("/metrics", get(info::metrics))
-        .route("/v1/models", get(openai::models));
+        .route("/v1/models", get(openai::models))
+        .route("/v2", get(v2::server_metadata))
+        .route("/v2/health/live", get(v2::live))
+        .route("/v2/health/ready", get(v2::ready))
+        .route("/v2/models/{model}", get(v2::model_metadata))
+        .route("/v2/models/{model}/ready", get(v2::model_ready));
     Router::new()
         .merge(inference)
         .merge(open)
