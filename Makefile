@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON := .venv/bin/python
 TRANSFORMERS := transformers==5.24.0
 
-.PHONY: setup build release test lint fixtures check-hf check-large corpus tiny-model demo clean
+.PHONY: setup build release test lint fuzz-serve fixtures check-hf check-large corpus tiny-model demo clean
 
 setup:
 	@bash tools/setup.sh
@@ -30,6 +30,10 @@ test: setup lint
 	else \
 		$(CARGO) test --workspace --all-targets --no-fail-fast; \
 	fi
+
+# Schemathesis drives every albert-serve route with 500 generated bodies each (make test: 25).
+fuzz-serve: setup
+	ALBERT_SERVE_FUZZ_EXAMPLES=500 $(CARGO) nextest run -p albert-serve --test openapi --no-capture
 
 # Regenerates tests/fixtures/hf with HF transformers (by hand; needs the registries).
 fixtures: setup

@@ -4,7 +4,8 @@
 #   .venv/libtorch      -> the torch package folder (LIBTORCH for the build, see .cargo/config.toml),
 #   .venv/onnxruntime.so -> libonnxruntime.so.1.31.1 from the onnxruntime wheel,
 #   onnx==1.23.2 for onnx.checker in the exporter tests,
-#   openai==3.57.0 and tritonclient[http]==2.73.0, the third-party clients albert-serve is tested with.
+#   openai==3.57.0 and tritonclient[http]==2.73.0, the third-party clients albert-serve is tested with;
+#   .venv-checks/ with schemathesis and openapi-spec-validator for albert-serve's OpenAPI document.
 # Only the package registries are used. Fast (a stamp check) when already done.
 set -euo pipefail
 
@@ -12,9 +13,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 PYTHON="${PYTHON:-python3}"
 REQUIREMENTS="torch==2.11.0 onnxruntime==1.31.1 onnx==1.23.2 openai==3.57.0 tritonclient[http]==2.73.0"
+CHECKS_REQUIREMENTS="schemathesis==4.32.5 openapi-spec-validator==0.9.0"
 STAMP="$VENV/.albert-setup"
 
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$REQUIREMENTS" && -e "$VENV/libtorch/lib/libtorch.so" && -e "$VENV/onnxruntime.so" ]]; then
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$REQUIREMENTS $CHECKS_REQUIREMENTS" && -e "$VENV/libtorch/lib/libtorch.so" && -e "$VENV/onnxruntime.so" && -x "$ROOT/.venv-checks/bin/schemathesis" ]]; then
     exit 0
 fi
 
@@ -30,5 +32,13 @@ ln -sfn "$SITE/torch" "$VENV/libtorch"
 ORT_LIB="$(ls "$SITE"/onnxruntime/capi/libonnxruntime.so.* | head -n 1)"
 ln -sfn "$ORT_LIB" "$VENV/onnxruntime.so"
 
-echo "$REQUIREMENTS" > "$STAMP"
+# The checkers of albert-serve's OpenAPI document, in a venv of their own (their pins are theirs).
+CHECKS_VENV="$ROOT/.venv-checks"
+if [[ ! -x "$CHECKS_VENV/bin/schemathesis" ]]; then
+    "$PYTHON" -m venv "$CHECKS_VENV"
+    # shellcheck disable=SC2086
+    "$CHECKS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check $CHECKS_REQUIREMENTS
+fi
+
+echo "$REQUIREMENTS $CHECKS_REQUIREMENTS" > "$STAMP"
 echo "setup: done (libtorch: $VENV/libtorch, onnxruntime: $ORT_LIB)" >&2

@@ -11,7 +11,7 @@ use albert_runtime::RuntimeError;
 
 /// What kind of failure a response reports (the `error_type` field, and the `reason` label of
 /// the failure metric).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     /// Too many requests in flight (429).
@@ -57,7 +57,7 @@ pub struct ApiError {
 }
 
 /// The JSON body of every error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong.
     pub error: String,

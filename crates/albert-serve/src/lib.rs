@@ -8,5 +8,6 @@ pub mod error;
 pub mod infer;
 pub mod middleware;
 pub mod models;
+pub mod openapi;
 pub mod routes;
 pub mod state;

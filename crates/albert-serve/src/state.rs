@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::models::{Capability, ServedModel};
 
 /// The limits a server enforces (each has a command-line flag).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Limits {
     /// Requests in flight on the inference routes before 429.
     pub max_concurrent_requests: usize,
@@ -28,6 +28,7 @@ pub struct Limits {
     pub max_batch_delay_ms: u64,
     /// Seconds before a request gets 503.
     #[serde(serialize_with = "seconds")]
+    #[schema(value_type = f64)]
     pub request_timeout: Duration,
 }
 

@@ -7,11 +7,14 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::state::{AppState, Limits};
 
 /// `GET /health`: 200 while serving, 503 once shutdown has begun (a readiness probe).
+#[utoipa::path(get, path = "/health", tag = "Operations",
+    responses((status = 200, description = "Serving"), (status = 503, description = "Shutting down", body = crate::error::ErrorBody)))]
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     if state.is_shutting_down() {
         ApiError::unavailable("the server is shutting down").into_response()
@@ -21,7 +24,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// A served model, as `/info` describes it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelInfo {
     name: String,
     source: String,
@@ -36,14 +39,17 @@ pub struct ModelInfo {
 }
 
 /// `GET /info`'s answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Info {
+    #[schema(value_type = String)]
     version: &'static str,
     models: Vec<ModelInfo>,
     limits: Limits,
 }
 
 /// `GET /info`: the models, their tasks, the engine and provider actually in use, the limits.
+#[utoipa::path(get, path = "/info", tag = "Operations",
+    responses((status = 200, description = "The server and its models", body = Info)))]
 pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
     Json(Info {
         version: env!("CARGO_PKG_VERSION"),
@@ -68,6 +74,8 @@ pub async fn info(State(state): State<Arc<AppState>>) -> Json<Info> {
 }
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "Operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     match &state.metrics {
         Some(handle) => (

@@ -1,10 +1,50 @@
 //! Reading the input fields that take several forms (a text, a list of texts, token ids, pairs),
 //! with errors that name the field and the item at fault.
 
+use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::infer::Input;
+
+/// The forms `input`/`inputs` of the embedding routes take (for the OpenAPI document; the
+/// routes read them with [`texts_or_ids`] for errors that name the item at fault).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TextsOrIds {
+    /// One text.
+    Text(String),
+    /// Several texts.
+    Texts(Vec<String>),
+    /// One text as token ids (special tokens included).
+    Ids(Vec<u32>),
+    /// Several texts as token ids.
+    IdLists(Vec<Vec<u32>>),
+}
+
+/// A text or a list of texts (for the OpenAPI document; read with [`texts`]).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum TextOrTexts {
+    /// One text.
+    Text(String),
+    /// Several texts.
+    Texts(Vec<String>),
+}
+
+/// `/predict`'s inputs (for the OpenAPI document; read with [`predict_inputs`]): a text, a pair,
+/// or a list of texts (as one-element lists) and pairs.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PredictInputs {
+    /// One text.
+    Text(String),
+    /// One text or pair, as a list of one or two texts.
+    Pair(Vec<String>),
+    /// Several texts and pairs.
+    Batch(Vec<Vec<String>>),
+}
 
 fn text(value: &Value, at: &str) -> Result<String, ApiError> {
     match value.as_str() {

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::infer::{self, ApiJson, Timing};
@@ -18,9 +19,10 @@ use crate::routes::inputs::texts_or_ids;
 use crate::state::AppState;
 
 /// `POST /v1/embeddings`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbeddingsRequest {
     /// A string, a list of strings, a list of token ids, or a list of token-id lists.
+    #[schema(value_type = crate::routes::inputs::TextsOrIds)]
     pub input: serde_json::Value,
     /// The served model's name (optional when one model is served).
     pub model: Option<String>,
@@ -35,7 +37,7 @@ pub struct EmbeddingsRequest {
 }
 
 /// How vectors are written.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum EncodingFormat {
     /// A JSON list of numbers.
@@ -46,31 +48,47 @@ pub enum EncodingFormat {
 }
 
 /// One vector.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingData {
+    #[schema(value_type = String)]
     object: &'static str,
+    /// The vector (`float`), or base64 of its little-endian float32 bytes (`base64`).
+    #[schema(value_type = Embedding)]
     embedding: serde_json::Value,
     index: usize,
 }
 
 /// Tokens counted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Usage {
     prompt_tokens: usize,
     total_tokens: usize,
 }
 
 /// `POST /v1/embeddings`'s answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EmbeddingsResponse {
+    #[schema(value_type = String)]
     object: &'static str,
     data: Vec<EmbeddingData>,
     model: String,
     usage: Usage,
 }
 
+/// A vector as `/v1/embeddings` writes it (for the OpenAPI document).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Embedding {
+    /// `encoding_format: "float"`.
+    Float(Vec<f32>),
+    /// `encoding_format: "base64"`.
+    Base64(String),
+}
+
 /// `POST /v1/embeddings`: mean-pooled, unit-length vectors (cosine is a dot product, as with
 /// OpenAI's embeddings).
+#[utoipa::path(post, path = "/v1/embeddings", tag = "OpenAI", request_body = EmbeddingsRequest,
+    responses((status = 200, description = "One vector per input", body = EmbeddingsResponse)))]
 pub async fn embeddings(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<EmbeddingsRequest>,
@@ -136,22 +154,27 @@ fn encode_vector(vector: &[f32], format: EncodingFormat) -> serde_json::Value {
 }
 
 /// One served model, as `GET /v1/models` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelCard {
     id: String,
+    #[schema(value_type = String)]
     object: &'static str,
     created: u64,
+    #[schema(value_type = String)]
     owned_by: &'static str,
 }
 
 /// `GET /v1/models`'s answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ModelList {
+    #[schema(value_type = String)]
     object: &'static str,
     data: Vec<ModelCard>,
 }
 
 /// `GET /v1/models`: every served model (of any task).
+#[utoipa::path(get, path = "/v1/models", tag = "OpenAI",
+    responses((status = 200, description = "The served models", body = ModelList)))]
 pub async fn models(State(state): State<Arc<AppState>>) -> Json<ModelList> {
     Json(ModelList {
         object: "list",

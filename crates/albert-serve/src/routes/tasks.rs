@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::infer::{self, ApiJson, Input, Timing};
@@ -16,16 +17,17 @@ use crate::routes::inputs::texts;
 use crate::state::AppState;
 
 /// `parameters` of `/fill-mask`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct FillMaskParameters {
     /// Candidates per mask [default: 5].
     pub top_k: Option<usize>,
 }
 
 /// `POST /fill-mask`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct FillMaskRequest {
     /// A text with one or more `[MASK]`, or a list of such texts.
+    #[schema(value_type = crate::routes::inputs::TextOrTexts)]
     pub inputs: serde_json::Value,
     /// Options.
     #[serde(default)]
@@ -38,7 +40,7 @@ pub struct FillMaskRequest {
 }
 
 /// One candidate for a mask, as HF's fill-mask pipeline gives it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FillMaskCandidate {
     /// Its probability.
     score: f32,
@@ -50,15 +52,37 @@ pub struct FillMaskCandidate {
     sequence: String,
 }
 
+/// The candidates for one text: a list for one mask, a list per mask for several (HF's shapes).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum FillMaskText {
+    /// The text has one mask.
+    Candidates(Vec<FillMaskCandidate>),
+    /// The text has several masks: a list each.
+    PerMask(Vec<Vec<FillMaskCandidate>>),
+}
+
+/// `/fill-mask`'s answer: for one text its candidates, for a list of texts a list of those.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum FillMaskResponse {
+    /// For one text.
+    One(FillMaskText),
+    /// For a list of texts.
+    Many(Vec<FillMaskText>),
+}
+
 /// Most candidates per mask a request may ask for.
 const MAX_TOP_K: usize = 100;
 
 /// `POST /fill-mask`: for a text with one mask, its candidates; with several masks, a list per
 /// mask; for a list of texts, a list of those (HF's shapes).
+#[utoipa::path(post, path = "/fill-mask", tag = "Tasks", request_body = FillMaskRequest,
+    responses((status = 200, description = "The likeliest tokens at each mask", body = FillMaskResponse)))]
 pub async fn fill_mask(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<FillMaskRequest>,
-) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
+) -> Result<(HeaderMap, Json<FillMaskResponse>), ApiError> {
     let mut timing = Timing::start();
     let model = state.model(request.model.as_deref(), Capability::FillMask)?;
     let top_k = request.parameters.top_k.unwrap_or(5);
@@ -111,27 +135,30 @@ pub async fn fill_mask(
                             .collect()
                     })
                     .collect();
-                match <[_; 1]>::try_from(per_mask) {
-                    Ok([one]) => serde_json::to_value(one),
-                    Err(many) => serde_json::to_value(many),
-                }
-                .map_err(|e| ApiError::backend(e.to_string()))
+                Ok(match <[_; 1]>::try_from(per_mask) {
+                    Ok([one]) => FillMaskText::Candidates(one),
+                    Err(many) => FillMaskText::PerMask(many),
+                })
             })
             .collect::<Result<Vec<_>, ApiError>>()
     })
     .await??;
-    let response = if list {
-        serde_json::Value::from(answers)
-    } else {
-        answers.into_iter().next().unwrap_or_default()
+    let response = match (list, answers.len()) {
+        (false, 1) => answers
+            .into_iter()
+            .next()
+            .map(FillMaskResponse::One)
+            .ok_or_else(|| ApiError::backend("no answer"))?,
+        _ => FillMaskResponse::Many(answers),
     };
     Ok((timing.headers(), Json(response)))
 }
 
 /// `POST /token-classification`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenClassificationRequest {
     /// A text or a list of texts.
+    #[schema(value_type = crate::routes::inputs::TextOrTexts)]
     pub inputs: serde_json::Value,
     /// Cut texts longer than the model takes instead of failing [default: false].
     #[serde(default)]
@@ -142,7 +169,7 @@ pub struct TokenClassificationRequest {
 
 /// An entity: consecutive words of one label, as HF's `aggregation_strategy="simple"` groups
 /// them (`B-X` starts an entity, `I-X` continues one; `O` words are left out).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Entity {
     /// The label without its `B-`/`I-` prefix.
     pub entity_group: String,
@@ -154,6 +181,16 @@ pub struct Entity {
     pub start: usize,
     /// Character offset just past its end.
     pub end: usize,
+}
+
+/// `/token-classification`'s answer: a text's entities, or a list of those for a list of texts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum TokenClassificationResponse {
+    /// For one text.
+    One(Vec<Entity>),
+    /// For a list of texts.
+    Many(Vec<Vec<Entity>>),
 }
 
 /// Groups labelled words into entities.
@@ -201,10 +238,12 @@ pub fn group_entities(text: &str, words: &[WordLabel]) -> Vec<Entity> {
 }
 
 /// `POST /token-classification`: the entities of a text; a list of those for a list of texts.
+#[utoipa::path(post, path = "/token-classification", tag = "Tasks", request_body = TokenClassificationRequest,
+    responses((status = 200, description = "The entities of each text", body = TokenClassificationResponse)))]
 pub async fn token_classification(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<TokenClassificationRequest>,
-) -> Result<(HeaderMap, Json<serde_json::Value>), ApiError> {
+) -> Result<(HeaderMap, Json<TokenClassificationResponse>), ApiError> {
     let mut timing = Timing::start();
     let model = state.model(request.model.as_deref(), Capability::TokenClassification)?;
     let (texts, list) = texts(&request.inputs, "inputs")?;
@@ -225,16 +264,15 @@ pub async fn token_classification(
     })
     .await??;
     let response = if list {
-        serde_json::to_value(all)
+        TokenClassificationResponse::Many(all)
     } else {
-        serde_json::to_value(all.pop().unwrap_or_default())
-    }
-    .map_err(|e| ApiError::backend(e.to_string()))?;
+        TokenClassificationResponse::One(all.pop().unwrap_or_default())
+    };
     Ok((timing.headers(), Json(response)))
 }
 
 /// A question and the context to find its answer in.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct QuestionContext {
     /// The question.
     pub question: String,
@@ -243,7 +281,7 @@ pub struct QuestionContext {
 }
 
 /// `POST /question-answering`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct QuestionAnsweringRequest {
     /// The question and its context.
     pub inputs: QuestionContext,
@@ -255,7 +293,7 @@ pub struct QuestionAnsweringRequest {
 }
 
 /// The best answer span, with character offsets into the context (`end` exclusive).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AnswerResponse {
     score: f32,
     start: usize,
@@ -264,6 +302,8 @@ pub struct AnswerResponse {
 }
 
 /// `POST /question-answering`: the best span of the context.
+#[utoipa::path(post, path = "/question-answering", tag = "Tasks", request_body = QuestionAnsweringRequest,
+    responses((status = 200, description = "The best answer span", body = AnswerResponse)))]
 pub async fn question_answering(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<QuestionAnsweringRequest>,

@@ -8,6 +8,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::infer::{self, ApiJson, Timing};
@@ -20,7 +21,7 @@ fn yes() -> bool {
 }
 
 /// How `/embed` pools token vectors.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PoolingParam {
     /// The mean over the text's tokens (default).
@@ -33,12 +34,14 @@ pub enum PoolingParam {
 }
 
 /// `POST /embed`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct EmbedRequest {
     /// A text, a list of texts, token ids or a list of token-id lists.
+    #[schema(value_type = crate::routes::inputs::TextsOrIds)]
     pub inputs: serde_json::Value,
     /// Scale vectors to unit length [default: true].
     #[serde(default = "yes")]
+    #[schema(default = true)]
     pub normalize: bool,
     /// Cut texts longer than the model takes instead of failing [default: false].
     #[serde(default)]
@@ -51,6 +54,8 @@ pub struct EmbedRequest {
 }
 
 /// `POST /embed`: one vector per input.
+#[utoipa::path(post, path = "/embed", tag = "TEI", request_body = EmbedRequest,
+    responses((status = 200, description = "One vector per input", body = Vec<Vec<f32>>)))]
 pub async fn embed(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<EmbedRequest>,
@@ -90,9 +95,10 @@ pub async fn embed(
 }
 
 /// `POST /predict`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct PredictRequest {
     /// A text; a pair `[a, b]`; or a list of texts and pairs (`[["a"], ["b", "c"]]`).
+    #[schema(value_type = crate::routes::inputs::PredictInputs)]
     pub inputs: serde_json::Value,
     /// Cut inputs longer than the model takes instead of failing [default: false].
     #[serde(default)]
@@ -102,14 +108,14 @@ pub struct PredictRequest {
 }
 
 /// A label and its probability.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Prediction {
     label: String,
     score: f32,
 }
 
 /// `/predict`'s answer: every label, most probable first; a list of those for a list of inputs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum PredictResponse {
     /// For one input.
@@ -119,6 +125,8 @@ pub enum PredictResponse {
 }
 
 /// `POST /predict`: sequence classification of texts or pairs.
+#[utoipa::path(post, path = "/predict", tag = "TEI", request_body = PredictRequest,
+    responses((status = 200, description = "Every label, most probable first (a list of those for a list of inputs)", body = PredictResponse)))]
 pub async fn predict(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<PredictRequest>,
@@ -160,19 +168,21 @@ pub async fn predict(
 }
 
 /// `POST /tokenize`'s body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct TokenizeRequest {
     /// A text or a list of texts.
+    #[schema(value_type = crate::routes::inputs::TextOrTexts)]
     pub inputs: serde_json::Value,
     /// Add `[CLS]` and `[SEP]` [default: true].
     #[serde(default = "yes")]
+    #[schema(default = true)]
     pub add_special_tokens: bool,
     /// The served model (optional when one model is served).
     pub model: Option<String>,
 }
 
 /// One token, with character offsets into its text (`stop` exclusive).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Token {
     id: u32,
     text: String,
@@ -182,6 +192,8 @@ pub struct Token {
 }
 
 /// `POST /tokenize`: each text's tokens (any model).
+#[utoipa::path(post, path = "/tokenize", tag = "TEI", request_body = TokenizeRequest,
+    responses((status = 200, description = "Each text's tokens", body = Vec<Vec<Token>>)))]
 pub async fn tokenize(
     State(state): State<Arc<AppState>>,
     ApiJson(request): ApiJson<TokenizeRequest>,

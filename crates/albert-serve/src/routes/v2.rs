@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::infer::{self, Input, Row, Timing};
@@ -26,21 +27,38 @@ use crate::state::AppState;
 /// The header that gives the JSON part's length in the binary tensor data extension.
 const HEADER_LENGTH: &str = "inference-header-content-length";
 
+/// `GET /v2`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServerMetadata {
+    #[schema(value_type = String)]
+    name: &'static str,
+    #[schema(value_type = String)]
+    version: &'static str,
+    #[schema(value_type = Vec<String>)]
+    extensions: Vec<&'static str>,
+}
+
 /// `GET /v2`: the server's metadata.
-pub async fn server_metadata() -> Json<Value> {
-    Json(serde_json::json!({
-        "name": "albert-serve",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data"],
-    }))
+#[utoipa::path(get, path = "/v2", tag = "Open Inference Protocol v2",
+    responses((status = 200, description = "The server", body = ServerMetadata)))]
+pub async fn server_metadata() -> Json<ServerMetadata> {
+    Json(ServerMetadata {
+        name: "albert-serve",
+        version: env!("CARGO_PKG_VERSION"),
+        extensions: vec!["binary_tensor_data"],
+    })
 }
 
 /// `GET /v2/health/live`: the process is up.
+#[utoipa::path(get, path = "/v2/health/live", tag = "Open Inference Protocol v2",
+    responses((status = 200, description = "Live")))]
 pub async fn live() -> StatusCode {
     StatusCode::OK
 }
 
 /// `GET /v2/health/ready`: 200 while serving, 503 once shutdown has begun.
+#[utoipa::path(get, path = "/v2/health/ready", tag = "Open Inference Protocol v2",
+    responses((status = 200, description = "Ready"), (status = 503, description = "Shutting down")))]
 pub async fn ready(State(state): State<Arc<AppState>>) -> StatusCode {
     if state.is_shutting_down() {
         StatusCode::SERVICE_UNAVAILABLE
@@ -60,6 +78,9 @@ fn exports<'a>(state: &'a AppState, name: &str) -> Result<Vec<&'a ServedModel>, 
 }
 
 /// `GET /v2/models/{m}/ready`.
+#[utoipa::path(get, path = "/v2/models/{model}/ready", tag = "Open Inference Protocol v2",
+    params(("model" = String, Path, description = "A served model's name")),
+    responses((status = 200, description = "Ready"), (status = 503, description = "Shutting down")))]
 pub async fn model_ready(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -73,9 +94,10 @@ pub async fn model_ready(
 }
 
 /// A tensor's description in metadata.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TensorMetadata {
     name: String,
+    #[schema(value_type = String)]
     datatype: &'static str,
     shape: Vec<i64>,
 }
@@ -108,11 +130,26 @@ fn output_shape(model: &ServedModel, output: &str) -> Vec<i64> {
     shape
 }
 
+/// `GET /v2/models/{m}`'s answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelMetadata {
+    name: String,
+    #[schema(value_type = Vec<String>)]
+    versions: Vec<&'static str>,
+    #[schema(value_type = String)]
+    platform: &'static str,
+    inputs: Vec<TensorMetadata>,
+    outputs: Vec<TensorMetadata>,
+}
+
 /// `GET /v2/models/{m}`: the model's inputs and outputs.
+#[utoipa::path(get, path = "/v2/models/{model}", tag = "Open Inference Protocol v2",
+    params(("model" = String, Path, description = "A served model's name")),
+    responses((status = 200, description = "The model's tensors", body = ModelMetadata)))]
 pub async fn model_metadata(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ModelMetadata>, ApiError> {
     let exports = exports(&state, &name)?;
     let mut inputs: Vec<TensorMetadata> = Vec::new();
     let mut outputs = Vec::new();
@@ -134,17 +171,17 @@ pub async fn model_metadata(
             });
         }
     }
-    Ok(Json(serde_json::json!({
-        "name": name,
-        "versions": ["1"],
-        "platform": "albert-serve",
-        "inputs": inputs,
-        "outputs": outputs,
-    })))
+    Ok(Json(ModelMetadata {
+        name,
+        versions: vec!["1"],
+        platform: "albert-serve",
+        inputs,
+        outputs,
+    }))
 }
 
 /// One input tensor of an infer request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InferInput {
     /// `TEXT`, `TEXT_PAIR`, `QUESTION` or `CONTEXT`.
     pub name: String,
@@ -153,30 +190,34 @@ pub struct InferInput {
     /// `BYTES`.
     pub datatype: String,
     /// The texts (absent when they come as binary data).
+    #[schema(value_type = Option<Vec<String>>)]
     pub data: Option<Value>,
     /// `binary_data_size` when the data follows the JSON header.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: serde_json::Map<String, Value>,
 }
 
 /// An output asked for.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InferOutput {
     /// The output's name.
     pub name: String,
     /// `binary_data: true` to get it as raw bytes after the JSON header.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: serde_json::Map<String, Value>,
 }
 
 /// `POST /v2/models/{m}/infer`'s body (its JSON part).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InferRequest {
     /// Echoed back.
     pub id: Option<String>,
     /// `truncate: true` cuts over-long texts; `binary_data_output: true` asks for every output
     /// as binary data.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub parameters: serde_json::Map<String, Value>,
     /// The text tensors.
     pub inputs: Vec<InferInput>,
@@ -338,7 +379,38 @@ fn gather(task: Task, name: &str, rows: &[Row]) -> Result<Tensor, ApiError> {
     })
 }
 
+/// An output tensor of an infer answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InferOutputTensor {
+    name: String,
+    #[schema(value_type = String)]
+    datatype: &'static str,
+    shape: Vec<usize>,
+    /// The values, row-major (absent when sent as binary data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<Vec<f32>>,
+    /// `binary_data_size` when the values follow the JSON part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    parameters: Option<Value>,
+}
+
+/// `POST /v2/models/{m}/infer`'s answer (its JSON part).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InferResponse {
+    model_name: String,
+    #[schema(value_type = String)]
+    model_version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    outputs: Vec<InferOutputTensor>,
+}
+
 /// `POST /v2/models/{m}/infer`.
+#[utoipa::path(post, path = "/v2/models/{model}/infer", tag = "Open Inference Protocol v2",
+    params(("model" = String, Path, description = "A served model's name")),
+    request_body = InferRequest,
+    responses((status = 200, description = "The export's output tensors", body = InferResponse)))]
 pub async fn infer(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
@@ -415,28 +487,33 @@ pub async fn infer(
                 .any(|o| o.name == name && flag(&o.parameters, "binary_data"))
     };
     let mut tail: Vec<u8> = Vec::new();
-    let described: Vec<Value> = outputs
+    let described: Vec<InferOutputTensor> = outputs
         .into_iter()
         .map(|t| {
-            let mut out = serde_json::json!({"name": t.name, "datatype": "FP32", "shape": t.shape});
-            if binary_for(&t.name) {
+            let binary = binary_for(&t.name);
+            let mut out = InferOutputTensor {
+                name: t.name,
+                datatype: "FP32",
+                shape: t.shape,
+                data: None,
+                parameters: None,
+            };
+            if binary {
                 let bytes: Vec<u8> = t.data.iter().flat_map(|v| v.to_le_bytes()).collect();
-                out["parameters"] = serde_json::json!({"binary_data_size": bytes.len()});
+                out.parameters = Some(serde_json::json!({"binary_data_size": bytes.len()}));
                 tail.extend(bytes);
             } else {
-                out["data"] = Value::from(t.data);
+                out.data = Some(t.data);
             }
             out
         })
         .collect();
-    let mut answer = serde_json::json!({
-        "model_name": name,
-        "model_version": "1",
-        "outputs": described,
-    });
-    if let Some(id) = request.id {
-        answer["id"] = Value::from(id);
-    }
+    let answer = InferResponse {
+        model_name: name,
+        model_version: "1",
+        id: request.id,
+        outputs: described,
+    };
     let json = serde_json::to_vec(&answer).map_err(|e| ApiError::backend(e.to_string()))?;
     let mut response = if tail.is_empty() {
         ([(header::CONTENT_TYPE, "application/json")], json).into_response()
