@@ -5,11 +5,13 @@
 //! waiting job and adds the jobs closest to it in length while the padded size (longest × count)
 //! stays within `max_batch_tokens` and the count within `max_batch_requests`, so short texts are
 //! not padded to long ones (TEI forms batches by the same token budget). A worker waits up to
-//! `max_batch_delay` after the oldest job arrived for more to come, unless a full batch is
-//! already waiting. A job whose request has gone (client disconnected, request timed out) is
+//! `max_batch_delay` after the oldest job arrived for more to come, but only while other requests
+//! for the model are on their way (accepted and being tokenized), and not when a full batch is
+//! already waiting: a lone request is not delayed for company that is not coming. A job whose request has gone (client disconnected, request timed out) is
 //! dropped before it runs and counted in `albert_requests_dropped_total`.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -75,6 +77,8 @@ struct Shared {
     limits: BatchLimits,
     queue: Mutex<Queue>,
     ready: Condvar,
+    /// Requests accepted for this model whose jobs are not queued yet.
+    incoming: AtomicUsize,
 }
 
 /// A model's queue and its worker threads.
@@ -100,6 +104,7 @@ impl Batcher {
                 closed: false,
             }),
             ready: Condvar::new(),
+            incoming: AtomicUsize::new(0),
         });
         let handles = (0..workers.max(1))
             .map(|i| {
@@ -113,6 +118,13 @@ impl Batcher {
             shared,
             workers: Mutex::new(handles),
         })
+    }
+
+    /// Marks a request as on its way until the guard drops (after [`Batcher::submit`], or when
+    /// the request fails first): workers wait for company only while some are.
+    pub fn incoming(&self) -> Incoming {
+        self.shared.incoming.fetch_add(1, Ordering::SeqCst);
+        Incoming(self.shared.clone())
     }
 
     /// Queues a request's jobs; `false` when the batcher is closed (shutting down).
@@ -143,6 +155,16 @@ impl Batcher {
             // A worker that panicked has already lost its batch; nothing more to do with it.
             let _ = handle.join();
         }
+    }
+}
+
+/// A request on its way to the queue (see [`Batcher::incoming`]).
+pub struct Incoming(Arc<Shared>);
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        self.0.incoming.fetch_sub(1, Ordering::SeqCst);
+        self.0.ready.notify_all();
     }
 }
 
@@ -177,7 +199,8 @@ fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
         };
         let deadline = oldest.enqueued + limits.max_batch_delay;
         let now = Instant::now();
-        if queue.closed || now >= deadline || is_full(&queue.jobs, &limits) {
+        let nobody_coming = shared.incoming.load(Ordering::SeqCst) == 0;
+        if queue.closed || nobody_coming || now >= deadline || is_full(&queue.jobs, &limits) {
             let batch = take_batch(&mut queue.jobs, &limits);
             metrics::gauge!("albert_queue_size", "model" => shared.model.clone())
                 .set(queue.jobs.len() as f64);

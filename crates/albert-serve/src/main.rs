@@ -183,6 +183,10 @@ fn backend_choice(cli: &Cli, threads: usize) -> BackendChoice {
                     FallbackPolicy::Require
                 },
                 intra_threads: threads,
+                // The inference threads share the cores with the HTTP front end and the
+                // tokenizers: spinning between batches would starve them (measured: see
+                // docs/serving.md, "Benchmark").
+                intra_op_spinning: false,
                 ..OrtOptions::default()
             })
         }

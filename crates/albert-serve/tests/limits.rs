@@ -193,79 +193,65 @@ async fn an_api_key_guards_all_but_the_probes() {
     assert_eq!(status, 401);
 }
 
-fn dropped(metrics: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("albert_requests_dropped_total"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeouts_give_503_and_abandoned_work_is_dropped() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = albert_e2e::exported(tmp.path(), Task::Base, 8).1;
-    // Each batch waits 400 ms for company: a 100 ms request timeout fires first.
-    let server = Server::start(
-        &[dir.display().to_string()],
-        &["--max-batch-delay-ms", "400", "--request-timeout", "100ms"],
-        &tmp.path().join("cache"),
-    );
+    let cache = tmp.path().join("cache");
     let client = reqwest::Client::new();
-    let (status, headers, body) = send(
-        client
-            .post(server.at("/embed"))
-            .json(&json!({"inputs": "a"})),
-    )
-    .await;
-    assert_error(
-        status,
-        &body,
-        503,
-        "unavailable",
-        &["--request-timeout 100ms"],
-    );
-    assert_eq!(headers["retry-after"], "1");
-
-    // A client that disconnects: its queued text is dropped, not run.
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(50))
-        .build()
-        .unwrap();
-    let server2 = Server::start(
-        &[dir.display().to_string()],
-        &["--max-batch-delay-ms", "400"],
-        &tmp.path().join("cache"),
-    );
-    let err = impatient
-        .post(server2.at("/embed"))
-        .json(&json!({"inputs": "b"}))
-        .send()
-        .await
-        .unwrap_err();
-    assert!(err.is_timeout(), "{err}");
-    for server in [&server, &server2] {
-        let mut seen = 0.0;
-        for _ in 0..100 {
-            let metrics = client
-                .get(server.at("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            seen = dropped(&metrics);
-            if seen >= 1.0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(
-            seen >= 1.0,
-            "albert_requests_dropped_total stayed at {seen}"
+    // 32 long texts in batches of 2 on one thread take far longer than 100 ms.
+    let body = json!({"model": "tiny", "inputs": common::long_texts(32), "truncate": true});
+    {
+        let server = common::slow_server(&cache, &["--request-timeout", "100ms"]);
+        let (status, headers, answer) = send(client.post(server.at("/embed")).json(&body)).await;
+        assert_error(
+            status,
+            &answer,
+            503,
+            "unavailable",
+            &["--request-timeout 100ms"],
         );
+        assert_eq!(headers["retry-after"], "1");
     }
+
+    // A client that disconnects while its texts wait in the queue: they are dropped, not run.
+    let server = common::slow_server(&cache, &[]);
+    let metric = |name: &'static str| {
+        let (client, url) = (client.clone(), server.at("/metrics"));
+        async move {
+            gauge(
+                &client.get(url).send().await.unwrap().text().await.unwrap(),
+                name,
+            )
+        }
+    };
+    let request = tokio::spawn(client.post(server.at("/embed")).json(&body).send());
+    let mut queued = 0.0;
+    for _ in 0..1000 {
+        queued = metric("albert_queue_size").await;
+        if queued >= 10.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(queued >= 10.0, "the queue never held 10 texts ({queued})");
+    request.abort();
+    let mut seen = 0.0;
+    for _ in 0..400 {
+        seen = metric("albert_requests_dropped_total").await;
+        if seen >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        seen >= 1.0,
+        "albert_requests_dropped_total stayed at {seen}"
+    );
+    let ran = metric("albert_batch_size_sum").await;
+    assert!(
+        ran + seen <= 32.0 + 1e-9 && ran < 32.0,
+        "{ran} texts ran, {seen} dropped"
+    );
 }
 
 /// The alone-and-unbatched vector of each text, from the server itself with batching off.
@@ -371,49 +357,37 @@ async fn an_overload_gets_429s_and_every_accepted_answer_is_right() {
     eprintln!("{ok} accepted, {overloaded} refused with 429");
 }
 
+/// The sum of a metric's samples (over its labels) in Prometheus text; 0 when absent.
 fn gauge(metrics: &str, name: &str) -> f64 {
     metrics
         .lines()
-        .filter(|l| l.starts_with(name))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_shutdown_loses_no_accepted_request() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = albert_e2e::exported(tmp.path(), Task::Base, 11).1;
-    // Batches wait up to 2 s for company, so the first wave is surely in flight at SIGTERM.
-    let mut server = Server::start(
-        &[dir.display().to_string()],
-        &[
-            "--max-batch-delay-ms",
-            "2000",
-            "--max-batch-requests",
-            "128",
-            "--max-batch-tokens",
-            "100000",
-            "--shutdown-timeout",
-            "20s",
-        ],
-        &tmp.path().join("cache"),
-    );
+    // 40 long texts in batches of 2 on one thread: seconds of work, so all 40 requests are
+    // surely in flight at SIGTERM.
+    let mut server = common::slow_server(&tmp.path().join("cache"), &["--shutdown-timeout", "60s"]);
     let client = reqwest::Client::new();
     let url = server.at("/embed");
-    let texts = burst_texts();
+    let texts = common::long_texts(40);
     let spawn = |text: String| {
         let (client, url) = (client.clone(), url.clone());
         tokio::spawn(async move {
             client
                 .post(&url)
-                .json(&json!({"inputs": text}))
+                .json(&json!({"model": "tiny", "inputs": text, "truncate": true}))
                 .send()
                 .await
         })
     };
-    let accepted: Vec<_> = texts[..60].iter().cloned().map(spawn).collect();
+    let accepted: Vec<_> = texts.into_iter().map(spawn).collect();
     let mut in_flight = 0.0;
-    for _ in 0..150 {
+    for _ in 0..300 {
         let metrics = client
             .get(server.at("/metrics"))
             .send()
@@ -423,12 +397,12 @@ async fn a_graceful_shutdown_loses_no_accepted_request() {
             .await
             .unwrap();
         in_flight = gauge(&metrics, "albert_requests_in_flight");
-        if in_flight >= 60.0 {
+        if in_flight >= 40.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(in_flight >= 60.0, "only {in_flight} requests in flight");
+    assert!(in_flight >= 40.0, "only {in_flight} requests in flight");
     server.terminate();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Requests after SIGTERM are not accepted: 503, or a refused connection.
@@ -438,7 +412,7 @@ async fn a_graceful_shutdown_loses_no_accepted_request() {
         .unwrap();
     let late = fresh
         .post(&url)
-        .json(&json!({"inputs": "late"}))
+        .json(&json!({"model": "tiny", "inputs": "late"}))
         .send()
         .await;
     match late {
@@ -449,9 +423,9 @@ async fn a_graceful_shutdown_loses_no_accepted_request() {
         let response = handle.await.unwrap().expect("an accepted request was lost");
         assert_eq!(response.status(), 200);
         let body: Value = response.json().await.unwrap();
-        assert_eq!(floats(&body[0]).len(), 32);
+        assert_eq!(floats(&body[0]).len(), 256);
     }
-    let status = server.wait(Duration::from_secs(30));
+    let status = server.wait(Duration::from_secs(60));
     assert!(
         status.success(),
         "exit status {status}; log:\n{}",

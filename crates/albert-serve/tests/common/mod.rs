@@ -156,3 +156,31 @@ pub fn floats(value: &serde_json::Value) -> Vec<f32> {
         .map(|v| v.as_f64().unwrap() as f32)
         .collect()
 }
+
+/// The bundled model served on one tract thread in small batches: a batch of long texts takes a
+/// good fraction of a second, so a test's requests are surely still in flight when it acts.
+pub fn slow_server(cache: &Path, extra: &[&str]) -> Server {
+    let bundled = albert_e2e::root().join("models/albert-tiny-en");
+    let mut args = vec![
+        "--backend",
+        "tract",
+        "--threads",
+        "1",
+        "--max-batch-requests",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    Server::start(&[format!("tiny={}", bundled.display())], &args, cache)
+}
+
+/// `n` texts of the model's full length (truncated to it).
+pub fn long_texts(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "text {i}: {}",
+                "the sailors hauled the long ropes across the deck at dawn ".repeat(20)
+            )
+        })
+        .collect()
+}
