@@ -5,9 +5,11 @@
 //! waiting job and adds the jobs closest to it in length while the padded size (longest × count)
 //! stays within `max_batch_tokens` and the count within `max_batch_requests`, so short texts are
 //! not padded to long ones (TEI forms batches by the same token budget). A worker waits up to
-//! `max_batch_delay` after the oldest job arrived for more to come, but only while other requests
-//! for the model are on their way (accepted and being tokenized), and not when a full batch is
-//! already waiting: a lone request is not delayed for company that is not coming. A job whose request has gone (client disconnected, request timed out) is
+//! `max_batch_delay` after the oldest job arrived for more to come, but only while the model has
+//! more requests in progress than jobs waiting (others are being tokenized, or will follow their
+//! running batch), and not when a full batch is already waiting: a lone request is not delayed
+//! for company that is not coming, while under load the pause lets the queue fill (and, on a
+//! machine whose cores the engine shares with the HTTP front end, gives the front end the CPU). A job whose request has gone (client disconnected, request timed out) is
 //! dropped before it runs and counted in `albert_requests_dropped_total`.
 
 use std::collections::VecDeque;
@@ -77,8 +79,8 @@ struct Shared {
     limits: BatchLimits,
     queue: Mutex<Queue>,
     ready: Condvar,
-    /// Requests accepted for this model whose jobs are not queued yet.
-    incoming: AtomicUsize,
+    /// Requests for this model in progress (accepted, not yet answered).
+    pending: AtomicUsize,
 }
 
 /// A model's queue and its worker threads.
@@ -104,7 +106,7 @@ impl Batcher {
                 closed: false,
             }),
             ready: Condvar::new(),
-            incoming: AtomicUsize::new(0),
+            pending: AtomicUsize::new(0),
         });
         let handles = (0..workers.max(1))
             .map(|i| {
@@ -120,11 +122,11 @@ impl Batcher {
         })
     }
 
-    /// Marks a request as on its way until the guard drops (after [`Batcher::submit`], or when
-    /// the request fails first): workers wait for company only while some are.
-    pub fn incoming(&self) -> Incoming {
-        self.shared.incoming.fetch_add(1, Ordering::SeqCst);
-        Incoming(self.shared.clone())
+    /// Counts a request as in progress until the guard drops: workers wait for company only
+    /// while more requests are in progress than jobs wait.
+    pub fn pending(&self) -> Pending {
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        Pending(self.shared.clone())
     }
 
     /// Queues a request's jobs; `false` when the batcher is closed (shutting down).
@@ -158,12 +160,12 @@ impl Batcher {
     }
 }
 
-/// A request on its way to the queue (see [`Batcher::incoming`]).
-pub struct Incoming(Arc<Shared>);
+/// A request in progress (see [`Batcher::pending`]).
+pub struct Pending(Arc<Shared>);
 
-impl Drop for Incoming {
+impl Drop for Pending {
     fn drop(&mut self) {
-        self.0.incoming.fetch_sub(1, Ordering::SeqCst);
+        self.0.pending.fetch_sub(1, Ordering::SeqCst);
         self.0.ready.notify_all();
     }
 }
@@ -199,7 +201,7 @@ fn next_batch(shared: &Shared) -> Option<Vec<Job>> {
         };
         let deadline = oldest.enqueued + limits.max_batch_delay;
         let now = Instant::now();
-        let nobody_coming = shared.incoming.load(Ordering::SeqCst) == 0;
+        let nobody_coming = shared.pending.load(Ordering::SeqCst) <= queue.jobs.len();
         if queue.closed || nobody_coming || now >= deadline || is_full(&queue.jobs, &limits) {
             let batch = take_batch(&mut queue.jobs, &limits);
             metrics::gauge!("albert_queue_size", "model" => shared.model.clone())
@@ -241,15 +243,20 @@ fn take_batch(jobs: &mut VecDeque<Job>, limits: &BatchLimits) -> Vec<Job> {
     order.sort_by_key(|&i| (jobs[i].encoding.len().abs_diff(anchor), i));
     let mut chosen = Vec::new();
     let mut longest = anchor;
+    let mut real = anchor;
     for i in order {
         if chosen.len() + 1 >= limits.max_batch_requests {
             break;
         }
-        let padded = longest.max(jobs[i].encoding.len());
-        if padded * (chosen.len() + 2) > limits.max_batch_tokens {
+        let length = jobs[i].encoding.len();
+        let padded = longest.max(length) * (chosen.len() + 2);
+        // Padding is work thrown away: a text that would make more than a third of the batch
+        // padding waits for a batch of its own length (measured: docs/serving.md, "Benchmark").
+        if padded > limits.max_batch_tokens || 2 * padded > 3 * (real + length) {
             continue;
         }
-        longest = padded;
+        longest = longest.max(length);
+        real += length;
         chosen.push(i);
     }
     chosen.sort_unstable_by(|a, b| b.cmp(a));
@@ -352,6 +359,25 @@ mod tests {
         assert_eq!(lengths(&take_batch(&mut jobs, &limits)), vec![100]);
         assert_eq!(lengths(&take_batch(&mut jobs, &limits)), vec![4, 4]);
         assert_eq!(lengths(&take_batch(&mut jobs, &limits)), vec![4]);
+    }
+
+    #[test]
+    fn a_text_that_would_make_a_third_of_the_batch_padding_waits() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let limits = BatchLimits {
+            max_batch_tokens: 10_000,
+            max_batch_requests: 32,
+            max_batch_delay: Duration::ZERO,
+        };
+        let mut jobs: VecDeque<Job> = [10, 40, 11, 30]
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| job(n, &tx, i))
+            .collect();
+        // 10 and 11: 22 padded for 21 real. Adding the 30 would pad 90 for 51.
+        assert_eq!(lengths(&take_batch(&mut jobs, &limits)), vec![10, 11]);
+        // 40 and 30: 80 padded for 70 real.
+        assert_eq!(lengths(&take_batch(&mut jobs, &limits)), vec![40, 30]);
     }
 
     #[test]

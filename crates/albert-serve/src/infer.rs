@@ -167,7 +167,7 @@ pub async fn run(
     };
     let pipeline = model.pipeline.clone();
     let started = Instant::now();
-    let on_its_way = model.batcher.incoming();
+    let _pending = model.batcher.pending();
     let encodings = blocking(move || {
         inputs
             .iter()
@@ -185,9 +185,7 @@ pub async fn run(
         .map(|(i, encoding)| Job::new(encoding.clone(), i, reply.clone()))
         .collect();
     drop(reply);
-    let submitted = model.batcher.submit(jobs);
-    drop(on_its_way);
-    if !submitted {
+    if !model.batcher.submit(jobs) {
         return Err(ApiError::unavailable("the server is shutting down"));
     }
     let mut rows: Vec<Option<Row>> = (0..encodings.len()).map(|_| None).collect();
