@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use albert_core::compare;
 use albert_e2e::{SENTENCES, exported, tiny_config};
 use albert_onnx::export::Task;
 use albert_onnx::reference;
@@ -29,14 +30,6 @@ fn options(backend: BackendChoice) -> PipelineOptions {
         backend,
         ..PipelineOptions::default()
     }
-}
-
-fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Both engines, on the pipeline's own batches, against the reference forward pass.
@@ -69,7 +62,7 @@ fn both_engines_match_the_reference_for_every_task() {
             let got = backend.run(&inputs).unwrap();
             for (name, value) in &expected {
                 let got = got[name].view().unwrap();
-                let diff = max_abs(got.as_slice().unwrap(), value.as_slice().unwrap());
+                let diff = compare::max_abs_diff(&got, value);
                 assert!(
                     diff <= 1e-4,
                     "{task} {}: {name}: {diff:e}",
@@ -104,7 +97,7 @@ fn engines_agree_on_every_task_result() {
             b.embed(&SENTENCES, opts).unwrap(),
         );
         for (u, v) in x.iter().zip(&y) {
-            assert!(max_abs(u, v) <= 1e-4, "{pooling:?}");
+            assert!(compare::max_abs_diff(u, v) <= 1e-4, "{pooling:?}");
             let norm: f32 = u.iter().map(|v| v * v).sum::<f32>().sqrt();
             assert!((norm - 1.0).abs() < 1e-5);
         }
@@ -132,7 +125,7 @@ fn engines_agree_on_every_task_result() {
         let total: f32 = p.scores.iter().map(|s| s.score).sum();
         assert!((total - 1.0).abs() < 1e-5);
         assert!(
-            max_abs(
+            compare::max_abs_diff(
                 &p.scores.iter().map(|s| s.score).collect::<Vec<_>>(),
                 &q.scores.iter().map(|s| s.score).collect::<Vec<_>>()
             ) < 1e-4
@@ -213,7 +206,7 @@ fn batched_results_equal_one_by_one() {
         let together = batched.embed(&SENTENCES, opts).unwrap();
         for (sentence, vector) in SENTENCES.iter().zip(&together) {
             let alone = batched.embed(&[sentence], opts).unwrap();
-            let diff = max_abs(&alone[0], vector);
+            let diff = compare::max_abs_diff(&alone[0], vector);
             assert!(diff <= 1e-4, "{}: `{sentence}`: {diff:e}", batched.target());
         }
     }

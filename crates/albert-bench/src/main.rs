@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use albert_core::AlbertConfig;
 use albert_core::checkpoint::{CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use albert_core::compare::Drift;
 use albert_onnx::convert::{self, ConvertOptions, FuseFlavour, LoopMode, QuantizeOptions};
 use albert_onnx::export::{ExportOptions, Task, export_dir};
 use albert_onnx::proto::{self, EXTERNAL_DATA_THRESHOLD};
@@ -176,8 +177,12 @@ pub struct Row {
     pub gflops: Option<f64>,
     /// Achieved GFLOP/s over the machine's measured single-GEMM rate at the same threads.
     pub gemm_efficiency: Option<f64>,
+    /// Infinite (null in JSON) when the outputs are not comparable: see `drift_fault`.
     pub max_abs_vs_fp32: Option<f64>,
     pub cosine_vs_fp32: Option<f64>,
+    /// Why the outputs are not comparable with the float32 reference's (NaN, an infinity,
+    /// another shape).
+    pub drift_fault: Option<String>,
     pub model_bytes: Option<u64>,
 }
 
@@ -206,6 +211,7 @@ impl Row {
             gemm_efficiency: None,
             max_abs_vs_fp32: None,
             cosine_vs_fp32: None,
+            drift_fault: None,
             model_bytes: None,
         }
     }
@@ -363,11 +369,14 @@ fn export_task(model: &proto::pb::ModelProto, config: &AlbertConfig) -> Result<T
     })
 }
 
-/// Drift of the first output against the float32 reference.
-fn drift(reference: &ModelOutputs, got: &ModelOutputs) -> Option<(f64, f64)> {
+/// Drift of the first output against the float32 reference (NaN, an infinity or another shape
+/// is an `albert_core::compare::Fault`: infinite max-abs, and the row says why).
+fn drift(reference: &ModelOutputs, got: &ModelOutputs) -> Option<Drift> {
     let (name, want) = reference.iter().next()?;
-    let (want, value) = (want.view().ok()?, got.get(name)?.view().ok()?);
-    (want.shape() == value.shape()).then(|| albert_verify::drift::max_abs_and_cosine(want, value))
+    Some(albert_core::compare::drift(
+        want.view().ok()?,
+        got.get(name)?.view().ok()?,
+    ))
 }
 
 fn main() -> Result<()> {
@@ -661,8 +670,9 @@ impl Matrix<'_> {
             gemm_efficiency: gemm_rate
                 .filter(|_| key.provider.ort_cpu())
                 .map(|r| gflops / r),
-            max_abs_vs_fp32: drift.map(|d| d.0),
-            cosine_vs_fp32: drift.map(|d| d.1),
+            max_abs_vs_fp32: drift.as_ref().map(|d| d.max_abs),
+            cosine_vs_fp32: drift.as_ref().map(|d| d.cosine),
+            drift_fault: drift.and_then(|d| d.fault).map(|f| f.to_string()),
             model_bytes: std::fs::metadata(&cell.path).ok().map(|m| m.len()),
             timing: Some(timing),
         }
@@ -805,5 +815,22 @@ mod tests {
             task(&[("last_hidden_state", &[b, s, Dim::Fixed(768)])], None).ok(),
             Some(Task::Base)
         );
+    }
+
+    /// A NaN output is never close to the float32 reference: the row's drift fails both the
+    /// lossless bound and the int8 cosine bound that `tests/cli.rs` holds rows to.
+    #[test]
+    fn a_nan_output_drifts() {
+        let outputs = |v: f32| -> ModelOutputs {
+            let array = ndarray::ArrayD::from_elem(vec![2, 3], v);
+            [("last_hidden_state".to_string(), array.into())].into()
+        };
+        let reference = outputs(0.5);
+        for bad in [f32::NAN, f32::INFINITY] {
+            let d = drift(&reference, &outputs(bad)).expect("the output is there");
+            assert!(!d.within(1e-4), "{bad}: {d:?}");
+            assert!(d.cosine < 0.999, "{bad}: {d:?}");
+            assert!(d.fault.is_some(), "{bad}: {d:?}");
+        }
     }
 }

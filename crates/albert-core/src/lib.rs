@@ -3,6 +3,8 @@
 //! * [`config`]: the Hugging Face `config.json` of ALBERT, read and written unchanged, with the
 //!   paper's cross-layer sharing strategies and the Table 1 presets.
 //! * [`params`]: the parameter inventory (canonical HF names, shapes, sharing), and counts.
+//! * [`compare`]: the one comparison of two outputs (max-abs, cosine) where NaN, infinities and
+//!   shape mismatches fail.
 //! * [`checkpoint`]: `model.safetensors` checkpoints in the HF layout, validated tensor by tensor.
 //! * [`task`]: what an exported graph computes, its heads and its output names.
 //! * [`tokenizer`]: loading `tokenizer.json`, training ALBERT-style unigram tokenizers.
@@ -13,6 +15,7 @@
 
 pub mod activation;
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
 pub mod error;
 mod fsutil;

@@ -2,6 +2,9 @@
 //! value names referenced from subgraphs, producers and consumers, fresh names, and the
 //! clean-up every pass ends with (dead nodes and unused initializers removed).
 
+// The passes' shared helpers, on graphs they did not make (see convert/mod.rs).
+#![deny(clippy::indexing_slicing)]
+
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{OnnxError, Result};
@@ -114,7 +117,7 @@ pub fn f32_data(tensor: &TensorProto) -> Result<Vec<f32>> {
     Ok(tensor
         .raw_data
         .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .filter_map(|c| c.try_into().ok().map(f32::from_le_bytes))
         .collect())
 }
 
@@ -336,6 +339,34 @@ pub fn ms_node(
     }
 }
 
+/// A node's name and operator, for errors: `node `name` (Op)`.
+pub fn describe(node: &NodeProto) -> String {
+    format!("node `{}` ({})", node.name, node.op_type)
+}
+
+/// Input `k` of `node`, or an error naming the node (graphs from elsewhere may lack inputs
+/// their operator needs).
+pub fn input(node: &NodeProto, k: usize) -> Result<&str> {
+    node.input.get(k).map(String::as_str).ok_or_else(|| {
+        OnnxError::Invalid(format!(
+            "{} has {} inputs, needs input {k}",
+            describe(node),
+            node.input.len()
+        ))
+    })
+}
+
+/// Output `k` of `node`, or an error naming the node.
+pub fn output(node: &NodeProto, k: usize) -> Result<&str> {
+    node.output.get(k).map(String::as_str).ok_or_else(|| {
+        OnnxError::Invalid(format!(
+            "{} has {} outputs, needs output {k}",
+            describe(node),
+            node.output.len()
+        ))
+    })
+}
+
 /// ONNX Runtime's contrib-op domain.
 pub const MS_DOMAIN: &str = "com.microsoft";
 
@@ -364,35 +395,36 @@ pub fn topological_order(graph: &GraphProto) -> Result<Vec<usize>> {
             producer.insert(output, i);
         }
     }
-    let reads: Vec<Vec<String>> = graph.node.iter().map(node_reads).collect();
-    let mut waiting: Vec<usize> = vec![0; graph.node.len()];
-    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); graph.node.len()];
-    for (i, names) in reads.iter().enumerate() {
-        let mut deps: HashSet<usize> = HashSet::new();
-        for name in names {
-            if let Some(&p) = producer.get(name.as_str())
-                && p != i
-            {
-                deps.insert(p);
-            }
-        }
-        waiting[i] = deps.len();
+    // Per node: how many of its producers are not placed yet, and which nodes read it.
+    let mut waiting: Vec<usize> = Vec::with_capacity(graph.node.len());
+    let mut dependents: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, node) in graph.node.iter().enumerate() {
+        let deps: HashSet<usize> = node_reads(node)
+            .iter()
+            .filter_map(|name| producer.get(name.as_str()).copied())
+            .filter(|&p| p != i)
+            .collect();
+        waiting.push(deps.len());
         for d in deps {
-            dependents[d].push(i);
+            dependents.entry(d).or_default().push(i);
         }
     }
     // Kahn's algorithm, always taking the ready node that comes first in the file.
-    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..graph.node.len())
-        .filter(|&i| waiting[i] == 0)
-        .map(std::cmp::Reverse)
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = waiting
+        .iter()
+        .enumerate()
+        .filter(|&(_, &w)| w == 0)
+        .map(|(i, _)| std::cmp::Reverse(i))
         .collect();
     let mut order = Vec::with_capacity(graph.node.len());
     while let Some(std::cmp::Reverse(i)) = ready.pop() {
         order.push(i);
-        for &d in &dependents[i] {
-            waiting[d] -= 1;
-            if waiting[d] == 0 {
-                ready.push(std::cmp::Reverse(d));
+        for &d in dependents.get(&i).into_iter().flatten() {
+            if let Some(w) = waiting.get_mut(d) {
+                *w -= 1;
+                if *w == 0 {
+                    ready.push(std::cmp::Reverse(d));
+                }
             }
         }
     }
@@ -411,6 +443,9 @@ pub fn sort_nodes(graph: &mut GraphProto) -> Result<()> {
         .into_iter()
         .map(Some)
         .collect();
-    graph.node = order.into_iter().filter_map(|i| nodes[i].take()).collect();
+    graph.node = order
+        .into_iter()
+        .filter_map(|i| nodes.get_mut(i).and_then(Option::take))
+        .collect();
     Ok(())
 }

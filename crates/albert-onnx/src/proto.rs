@@ -2,6 +2,9 @@
 //! and value infos, and reading and writing models, with ONNX external data for weights beyond
 //! protobuf's 2 GB limit ([`external_data`]: confined to the model's directory).
 
+// Reads files from anywhere: no access on their structure may panic (see convert/mod.rs).
+#![deny(clippy::indexing_slicing)]
+
 pub mod external_data;
 pub mod pb;
 
@@ -178,7 +181,7 @@ fn externalize(model: &mut ModelProto, location: &str, data: &Path) -> std::io::
             .filter(|t| t.raw_data.len() >= 1024)
         {
             let padding = (64 - offset % 64) % 64;
-            out.write_all(&[0u8; 64][..padding])?;
+            out.write_all(&vec![0u8; padding])?;
             offset += padding;
             let bytes = std::mem::take(&mut tensor.raw_data);
             out.write_all(&bytes)?;
@@ -290,16 +293,16 @@ pub fn read_model(path: &Path) -> Result<ModelProto> {
             Some(v) => v.map_err(|_| bad("bad length".into()))?,
             None => blob.len().saturating_sub(offset),
         };
-        let end = offset
+        let bytes = offset
             .checked_add(length)
-            .filter(|&e| e <= blob.len())
+            .and_then(|end| blob.get(offset..end))
             .ok_or_else(|| {
                 bad(format!(
                     "range {offset}+{length} is outside its external data ({} bytes)",
                     blob.len()
                 ))
             })?;
-        tensor.raw_data = blob[offset..end].to_vec();
+        tensor.raw_data = bytes.to_vec();
         tensor.data_location = None;
         tensor.external_data.clear();
     }

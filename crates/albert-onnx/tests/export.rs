@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use albert_core::compare;
 use albert_core::{AlbertConfig, Checkpoint, Head, Preset, Sharing};
 use albert_onnx::OnnxError;
 use albert_onnx::export::{ExportOptions, Task, build_model, export_dir};
@@ -53,14 +54,6 @@ fn hf_name(task: Task, output: &str) -> &'static str {
     }
 }
 
-fn max_abs(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| f64::from((x - y).abs()))
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn reference_matches_hf_transformers() {
     for dir in fixtures() {
@@ -73,7 +66,7 @@ fn reference_matches_hf_transformers() {
         for task in tasks {
             let ours = reference::run(&checkpoint, task, &inputs).unwrap();
             for (name, value) in &ours {
-                let diff = max_abs(value, &hf[hf_name(task, name)]);
+                let diff = compare::max_abs_diff(value, &hf[hf_name(task, name)]);
                 assert!(
                     diff <= REFERENCE_TOLERANCE,
                     "{}: {name}: {diff:e}",

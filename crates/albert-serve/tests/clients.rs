@@ -9,8 +9,9 @@ mod common;
 use std::process::Command;
 
 use albert_core::Task;
+use albert_core::compare;
 use albert_runtime::{EmbedOptions, Pipeline, PipelineOptions, Pooling};
-use common::{Server, cosine, max_abs};
+use common::Server;
 use serde_json::Value;
 
 const TEXTS: [&str; 3] = [
@@ -60,8 +61,11 @@ fn the_official_openai_client_gets_the_runtimes_embeddings() {
     for format in ["base64", "float"] {
         for (i, vector) in got[format].as_array().unwrap().iter().enumerate() {
             let vector = common::floats(vector);
-            assert!(max_abs(&vector, &want[i]) <= 1e-5, "{format} {i}");
-            assert!(cosine(&vector, &want[i]) >= 0.9999, "{format} {i}");
+            assert!(
+                compare::max_abs_diff(&vector, &want[i]) <= 1e-5,
+                "{format} {i}"
+            );
+            assert!(compare::cosine(&vector, &want[i]) >= 0.9999, "{format} {i}");
         }
     }
     let tokens: usize = TEXTS

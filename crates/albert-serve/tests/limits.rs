@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use albert_core::Task;
-use common::{Server, cosine, exports, floats, max_abs, model_args};
+use albert_core::compare;
+use common::{Server, exports, floats, model_args};
 use serde_json::{Value, json};
 
 async fn send(request: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -338,11 +339,11 @@ async fn an_overload_gets_429s_and_every_accepted_answer_is_right() {
                 ok += 1;
                 let want = &reference[&text];
                 assert!(
-                    max_abs(&vector, want) <= 1e-5,
+                    compare::max_abs_diff(&vector, want) <= 1e-5,
                     "{text}: {:e}",
-                    max_abs(&vector, want)
+                    compare::max_abs_diff(&vector, want)
                 );
-                assert!(cosine(&vector, want) >= 0.9999);
+                assert!(compare::cosine(&vector, want) >= 0.9999);
             }
             429 => overloaded += 1,
             other => panic!("status {other} for {text}"),

@@ -7,11 +7,12 @@
 mod common;
 
 use albert_core::Task;
+use albert_core::compare;
 use albert_runtime::{
     BackendChoice, EmbedOptions, OrtOptions, Pipeline, PipelineOptions, Pooling, TractOptions,
 };
 use base64::Engine as _;
-use common::{Server, exports, floats, max_abs, model_args};
+use common::{Server, exports, floats, model_args};
 use serde_json::{Value, json};
 
 const TEXTS: [&str; 4] = [
@@ -120,7 +121,7 @@ async fn every_route_matches_the_runtime_on_both_engines() {
         assert_eq!(body["usage"]["prompt_tokens"], tokens);
         for (i, item) in body["data"].as_array().unwrap().iter().enumerate() {
             assert_eq!(item["index"], i);
-            let diff = max_abs(&floats(&item["embedding"]), &want[i]);
+            let diff = compare::max_abs_diff(&floats(&item["embedding"]), &want[i]);
             assert!(diff <= 1e-5, "{backend} /v1/embeddings {i}: {diff:e}");
         }
         let (status, body) = post(
@@ -137,7 +138,7 @@ async fn every_route_matches_the_runtime_on_both_engines() {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        assert!(max_abs(&vector, &want[0]) <= 1e-5);
+        assert!(compare::max_abs_diff(&vector, &want[0]) <= 1e-5);
         // Token ids, as /tokenize gives them, embed like the text.
         let ids: Vec<u32> = base
             .tokenizer()
@@ -152,7 +153,7 @@ async fn every_route_matches_the_runtime_on_both_engines() {
         )
         .await;
         assert_eq!(status, 200, "{body}");
-        assert!(max_abs(&floats(&body["data"][0]["embedding"]), &want[2]) <= 1e-5);
+        assert!(compare::max_abs_diff(&floats(&body["data"][0]["embedding"]), &want[2]) <= 1e-5);
 
         for (pooling, name, normalize) in [
             (Pooling::Mean, "mean", true),
@@ -170,7 +171,7 @@ async fn every_route_matches_the_runtime_on_both_engines() {
             .await;
             assert_eq!(status, 200, "{body}");
             for (i, got) in body.as_array().unwrap().iter().enumerate() {
-                let diff = max_abs(&floats(got), &want[i]);
+                let diff = compare::max_abs_diff(&floats(got), &want[i]);
                 assert!(diff <= 1e-5, "{backend} /embed {name} {i}: {diff:e}");
             }
         }

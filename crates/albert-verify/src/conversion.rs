@@ -8,6 +8,7 @@ use std::path::Path;
 
 use albert_core::AlbertConfig;
 use albert_core::checkpoint::CONFIG_FILE;
+use albert_core::compare::Drift;
 use albert_onnx::proto::pb::{ModelProto, NodeProto};
 use albert_runtime::ModelInputs;
 
@@ -207,7 +208,8 @@ pub fn check(c: &DriftCheck) -> Result<DriftReport> {
 }
 
 impl DriftReport {
-    /// Fails when an engine could not run the converted model, or when a lossless conversion
+    /// Fails when an engine could not run the converted model, when any output is not comparable
+    /// with the reference's (NaN, an infinity, another shape), or when a lossless conversion
     /// (not `lossy`), measured against its own source (not `against_reference`), differs from
     /// it by more than `tolerance` (max-abs).
     pub fn verdict(&self, tolerance: f64, lossy: bool, against_reference: bool) -> Result<Verdict> {
@@ -216,18 +218,31 @@ impl DriftReport {
                 "the converted model did not run in every requested engine (see above)".into(),
             ));
         }
+        let worst = self
+            .rows
+            .iter()
+            .map(|r| r.drift.clone())
+            .fold(Drift::EXACT, Drift::worst);
+        // NaN, an infinity or another shape is a broken model however lossy the conversion.
+        if let Some(fault) = &worst.fault {
+            return Err(VerifyError::Verification(format!(
+                "the converted model's outputs are not comparable with the reference's: {fault}"
+            )));
+        }
         if lossy {
             return Ok(Verdict::Lossy);
         }
         if against_reference {
             return Ok(Verdict::AgainstReference);
         }
-        let worst = self.rows.iter().map(|r| r.max_abs).fold(0.0, f64::max);
-        if worst > tolerance {
+        if !worst.within(tolerance) {
             return Err(VerifyError::Verification(format!(
-                "the converted model differs from the source by {worst:.2e} > --tolerance {tolerance:e}"
+                "the converted model differs from the source by {:.2e} > --tolerance {tolerance:e}",
+                worst.max_abs
             )));
         }
-        Ok(Verdict::Verified { worst })
+        Ok(Verdict::Verified {
+            worst: worst.max_abs,
+        })
     }
 }

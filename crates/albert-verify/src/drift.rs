@@ -7,8 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use albert_core::compare::{self, Drift};
 use albert_runtime::backend::{Backend, ModelInputs};
-use ndarray::{Array2, ArrayD, ArrayViewD, Axis};
+use ndarray::{Array2, ArrayD, Axis};
 use serde_json::{Value, json};
 
 use crate::error::{Result, VerifyError};
@@ -20,38 +21,19 @@ pub struct DriftRow {
     pub engine: &'static str,
     pub inputs: String,
     pub output: String,
-    pub max_abs: f64,
-    pub cosine: f64,
+    pub drift: Drift,
 }
 
 impl DriftRow {
+    /// `max_abs` and `cosine` are null (JSON has no infinities) when the outputs are not
+    /// comparable; `fault` says why.
     pub fn to_json(&self) -> Value {
         json!({
             "engine": self.engine, "inputs": self.inputs, "output": self.output,
-            "max_abs": self.max_abs, "cosine": self.cosine,
+            "max_abs": self.drift.max_abs, "cosine": self.drift.cosine,
+            "fault": self.drift.fault.as_ref().map(ToString::to_string),
         })
     }
-}
-
-/// Max-abs difference and cosine of two outputs (infinite and 0 when their shapes differ).
-pub fn max_abs_and_cosine(a: ArrayViewD<'_, f32>, b: ArrayViewD<'_, f32>) -> (f64, f64) {
-    if a.shape() != b.shape() {
-        return (f64::INFINITY, 0.0);
-    }
-    let (mut max, mut dot, mut na, mut nb) = (0f64, 0f64, 0f64, 0f64);
-    for (&x, &y) in a.iter().zip(b.iter()) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        max = max.max((x - y).abs());
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    let cosine = if na == 0.0 && nb == 0.0 {
-        1.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt()).max(f64::MIN_POSITIVE)
-    };
-    (max, cosine)
 }
 
 /// Loads a model in an engine.
@@ -83,13 +65,11 @@ pub fn drift(
         let got = run_all(converted, inputs)?;
         for (name, reference) in &want {
             if let Some(value) = got.get(name) {
-                let (max_abs, cosine) = max_abs_and_cosine(reference.view(), value.view());
                 rows.push(DriftRow {
                     engine: engine.name(),
                     inputs: label.clone(),
                     output: name.clone(),
-                    max_abs,
-                    cosine,
+                    drift: compare::drift(reference, value),
                 });
             }
         }
@@ -184,7 +164,7 @@ pub fn text_drift(
         if let (Some(a), Some(b)) = (want.get("last_hidden_state"), got.get("last_hidden_state")) {
             for r in 0..inputs.input_ids.nrows() {
                 let mask = inputs.attention_mask.row(r);
-                let pool = |h: &ArrayD<f32>| -> Vec<f64> {
+                let pool = |h: &ArrayD<f32>| -> Vec<f32> {
                     let h = h.index_axis(Axis(0), r);
                     let mut sum = vec![0f64; h.shape()[1]];
                     for (p, row) in h.outer_iter().enumerate() {
@@ -194,13 +174,10 @@ pub fn text_drift(
                             }
                         }
                     }
-                    sum
+                    sum.into_iter().map(|v| v as f32).collect()
                 };
-                let (x, y) = (pool(a), pool(b));
-                let dot: f64 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
-                let nx: f64 = x.iter().map(|v| v * v).sum::<f64>().sqrt();
-                let ny: f64 = y.iter().map(|v| v * v).sum::<f64>().sqrt();
-                cosines.push(dot / (nx * ny).max(f64::MIN_POSITIVE));
+                // A NaN in either pooled vector makes this -inf, and so the mean and minimum.
+                cosines.push(compare::cosine(&pool(a), &pool(b)));
             }
         }
         if let (Some(a), Some(b), Some(mask_id)) = (want.get("logits"), got.get("logits"), mask_id)

@@ -7,10 +7,11 @@
 use std::path::{Path, PathBuf};
 
 use albert_core::Checkpoint;
+use albert_core::compare::{self, Fault};
 use albert_onnx::export::Task;
 use albert_onnx::reference::{self, Inputs, Outputs};
 use albert_runtime::{Backend, BackendChoice, OrtOptions, TractOptions};
-use ndarray::{Array2, ArrayD};
+use ndarray::Array2;
 
 use crate::error::{Result, VerifyError};
 
@@ -122,6 +123,7 @@ pub struct VerifyRow {
     pub batch: usize,
     pub length: usize,
     pub output: String,
+    /// `albert_core::compare`'s max-abs difference: `+inf` when either side is not finite.
     pub max_abs_diff: f64,
     /// max |reference| of this output: what float32 precision is relative to.
     pub reference_scale: f64,
@@ -136,9 +138,10 @@ impl VerifyRow {
         tolerance * self.reference_scale.max(1.0)
     }
 
-    /// Whether the difference is within [`VerifyRow::bound`] (NaN never is).
+    /// Whether the difference is within [`VerifyRow::bound`]; NaN or an infinity on either side
+    /// (an infinite difference, `albert_core::compare`) never is, even against an infinite bound.
     pub fn passes(&self, tolerance: f64) -> bool {
-        self.max_abs_diff <= self.bound(tolerance)
+        self.max_abs_diff.is_finite() && self.max_abs_diff <= self.bound(tolerance)
     }
 }
 
@@ -166,23 +169,6 @@ impl VerifyOptions {
             seed: 0,
         }
     }
-}
-
-fn max_abs_diff(a: &ArrayD<f32>, b: &ArrayD<f32>) -> Result<f64> {
-    if a.shape() != b.shape() {
-        return Err(VerifyError::Verification(format!(
-            "shape {:?} differs from the reference's {:?}",
-            a.shape(),
-            b.shape()
-        )));
-    }
-    Ok(a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| f64::from((x - y).abs()))
-        .fold(
-            0.0,
-            |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
-        ))
 }
 
 /// Runs every (engine, batch, length) and compares every output; the rows come back even when some
@@ -217,12 +203,19 @@ pub fn verify(
             for (engine, got) in engines {
                 for name in &names {
                     let (g, e) = (&got[*name], &expected[*name]);
+                    let drift = compare::drift(g, e);
+                    if let Some(fault @ Fault::Shape { .. }) = &drift.fault {
+                        return Err(VerifyError::Verification(format!(
+                            "{} output `{name}` against the reference: {fault}",
+                            engine.name()
+                        )));
+                    }
                     rows.push(VerifyRow {
                         engine,
                         batch,
                         length,
                         output: name.to_string(),
-                        max_abs_diff: max_abs_diff(g, e)?,
+                        max_abs_diff: drift.max_abs,
                         reference_scale: e.iter().fold(0.0, |m, v| m.max(f64::from(v.abs()))),
                     });
                 }
@@ -284,6 +277,8 @@ mod bound_tests {
         assert!(row(9e-5, 0.5).passes(1e-4));
         assert!(!row(2e-4, 0.5).passes(1e-4));
         assert!(!row(f64::NAN, 1.0).passes(1e-4));
+        // An infinite reference makes an infinite bound: an infinite difference still fails.
+        assert!(!row(f64::INFINITY, f64::INFINITY).passes(1e-4));
         let err = check(&[row(4e-3, 30.0)], 1e-4)
             .expect_err("above the bound")
             .to_string();

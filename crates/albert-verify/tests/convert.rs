@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use albert_core::compare::{self, Drift};
 use albert_core::{AlbertConfig, Checkpoint, Head, Sharing};
 use albert_onnx::convert::{
     self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions, fold,
@@ -91,25 +92,6 @@ fn run(backend: &dyn Backend, inputs: &Inputs) -> BTreeMap<String, ArrayD<f32>> 
         .collect()
 }
 
-fn max_abs(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| f64::from((x - y).abs()))
-        .fold(0.0, f64::max)
-}
-
-fn cosine(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    let dot: f64 = a
-        .iter()
-        .zip(b.iter())
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let na: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let nb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (na * nb)
-}
-
 /// Largest max-abs difference over all outputs of `model` (in `backend`) vs `want`.
 fn worst(want: &BTreeMap<String, ArrayD<f32>>, got: &BTreeMap<String, ArrayD<f32>>) -> f64 {
     assert_eq!(
@@ -117,8 +99,9 @@ fn worst(want: &BTreeMap<String, ArrayD<f32>>, got: &BTreeMap<String, ArrayD<f32
         got.keys().collect::<Vec<_>>()
     );
     want.iter()
-        .map(|(name, w)| max_abs(w, &got[name]))
-        .fold(0.0, f64::max)
+        .map(|(name, w)| compare::drift(w, &got[name]))
+        .fold(Drift::EXACT, Drift::worst)
+        .max_abs
 }
 
 fn has_op(graph: &GraphProto, op: &str) -> bool {
@@ -303,7 +286,7 @@ fn third_party_exports_fold_and_still_match_hf_transformers() {
         write_model(&out, proto, proto::EXTERNAL_DATA_THRESHOLD).unwrap();
         let got = run(load_onnxruntime(&out, None).unwrap().as_ref(), &inputs);
         for (name, want) in &hf {
-            let diff = max_abs(want, &got[name]);
+            let diff = compare::max_abs_diff(want, &got[name]);
             assert!(diff <= LOSSLESS_TOLERANCE, "{kind} {name}: {diff:e}");
         }
     }
@@ -395,7 +378,7 @@ fn int8_quantizes_each_weight_once_and_runs_in_both_engines() {
             }
             for backend in engines {
                 let got = run(backend.as_ref(), &inputs);
-                let c = cosine(&want["logits"], &got["logits"]);
+                let c = compare::cosine(&want["logits"], &got["logits"]);
                 assert!(
                     c >= INT8_MIN_COSINE,
                     "{sharing:?} {loops:?} {format:?}: cosine {c}"
@@ -442,7 +425,10 @@ fn float16_runs_in_both_engines_close_to_float32() {
         ] {
             let got = run(backend.as_ref(), &inputs);
             for (name, w) in &want {
-                let (d, c) = (max_abs(w, &got[name]), cosine(w, &got[name]));
+                let (d, c) = (
+                    compare::max_abs_diff(w, &got[name]),
+                    compare::cosine(w, &got[name]),
+                );
                 assert!(
                     d <= 2e-2 && c >= 0.9999,
                     "{sharing:?} {name}: max-abs {d:e}, cosine {c}"

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use albert_core::compare;
 use albert_core::{Activation, AlbertConfig, Checkpoint, Head, HiddenAct, Sharing};
 use albert_onnx::OnnxError;
 use albert_onnx::export::{ExportOptions, Task, build_model, export_dir};
@@ -55,14 +56,6 @@ fn hf_name(task: Task, output: &str) -> &'static str {
     }
 }
 
-fn max_abs(a: &ArrayD<f32>, b: &ArrayD<f32>) -> f64 {
-    assert_eq!(a.shape(), b.shape());
-    a.iter()
-        .zip(b.iter())
-        .map(|(x, y)| f64::from((x - y).abs()))
-        .fold(0.0, f64::max)
-}
-
 fn verify_all(model: &Path, checkpoint: &Checkpoint, task: Task, lengths: Vec<usize>) -> f64 {
     let mut options = VerifyOptions::defaults_for(checkpoint);
     options.lengths = lengths;
@@ -102,7 +95,7 @@ fn every_fixture_exports_and_matches_hf_in_both_engines() {
             ),
         ] {
             for name in &names {
-                let diff = max_abs(&got[*name], &hf[hf_name(summary.task, name)]);
+                let diff = compare::max_abs_diff(&got[*name], &hf[hf_name(summary.task, name)]);
                 assert!(
                     diff <= ONNX_TOLERANCE,
                     "{case}/{engine}/{name}: {diff:e} vs HF"

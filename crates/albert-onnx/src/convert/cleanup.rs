@@ -69,15 +69,18 @@ pub fn cleanup(graph: &mut GraphProto) -> Result<CleanupStats> {
 
     // Identity nodes: readers of the output read the input instead.
     let mut i = 0;
-    while i < graph.node.len() {
-        let node = &graph.node[i];
-        let bypass = node.op_type == "Identity"
-            && node.domain.is_empty()
-            && node.input.len() == 1
-            && node.output.len() == 1
-            && !is_graph_output(graph, &node.output[0]);
-        if bypass {
-            let (from, to) = (node.output[0].clone(), node.input[0].clone());
+    while let Some(node) = graph.node.get(i) {
+        let bypass = match (node.input.as_slice(), node.output.as_slice()) {
+            ([to], [from])
+                if node.op_type == "Identity"
+                    && node.domain.is_empty()
+                    && !is_graph_output(graph, from) =>
+            {
+                Some((from.clone(), to.clone()))
+            }
+            _ => None,
+        };
+        if let Some((from, to)) = bypass {
             graph.node.remove(i);
             replace_uses(graph, &from, &to);
             stats.identities_removed += 1;

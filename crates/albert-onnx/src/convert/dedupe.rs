@@ -33,17 +33,24 @@ fn content_key(t: &TensorProto) -> (i32, Vec<i64>, [u8; 32]) {
     (t.data_type, t.dims.clone(), digest)
 }
 
-fn transposed_2d(t: &TensorProto, element: usize) -> Vec<u8> {
-    let (rows, cols) = (t.dims[0] as usize, t.dims[1] as usize);
-    let mut out = vec![0u8; t.raw_data.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            let from = (r * cols + c) * element;
-            let to = (c * rows + r) * element;
-            out[to..to + element].copy_from_slice(&t.raw_data[from..from + element]);
+/// The bytes and dims of a 2-D tensor's transpose; `None` unless it is 2-D with as many bytes
+/// as its dims say.
+fn transposed_2d(t: &TensorProto, element: usize) -> Option<(Vec<u8>, Vec<i64>)> {
+    let &[rows, cols] = t.dims.as_slice() else {
+        return None;
+    };
+    let cells: Vec<&[u8]> = t.raw_data.chunks_exact(element.max(1)).collect();
+    let (r, c) = (usize::try_from(rows).ok()?, usize::try_from(cols).ok()?);
+    if cells.len() != r.checked_mul(c)? || t.raw_data.len() != cells.len() * element {
+        return None;
+    }
+    let mut out = Vec::with_capacity(t.raw_data.len());
+    for j in 0..c {
+        for i in 0..r {
+            out.extend_from_slice(cells.get(i * c + j)?);
         }
     }
-    out
+    Some((out, vec![cols, rows]))
 }
 
 /// Merges initializers with the same type, shape and bytes. Returns how many were merged.
@@ -80,7 +87,7 @@ fn merge_transposed(graph: &mut GraphProto, namer: &mut Namer) -> usize {
     }
     let mut replaced: Vec<(String, String)> = Vec::new();
     for t in graph.initializer.iter().filter(|t| t.dims.len() == 2) {
-        if t.dims[0] == t.dims[1] && t.dims[0] <= 1 {
+        if t.dims.iter().all(|&d| d <= 1) {
             continue;
         }
         let Some(element) = graph::element_size(t.data_type) else {
@@ -89,12 +96,10 @@ fn merge_transposed(graph: &mut GraphProto, namer: &mut Namer) -> usize {
         if replaced.iter().any(|(_, kept)| *kept == t.name) {
             continue; // already the kept side of a pair
         }
-        let bytes = transposed_2d(t, element);
-        let key = (
-            t.data_type,
-            vec![t.dims[1], t.dims[0]],
-            Sha256::digest(&bytes).into(),
-        );
+        let Some((bytes, dims)) = transposed_2d(t, element) else {
+            continue;
+        };
+        let key = (t.data_type, dims, Sha256::digest(&bytes).into());
         if let Some(other) = by_content.get(&key)
             && *other != t.name
             && !replaced.iter().any(|(gone, _)| gone == other)
@@ -122,10 +127,11 @@ fn merge_transposed(graph: &mut GraphProto, namer: &mut Namer) -> usize {
     replaced.len()
 }
 
-/// The columns `[from, from + width)` of a row-major `[rows, cols]` tensor's bytes.
-fn column_slice(t: &TensorProto, element: usize, from: usize, width: usize) -> Vec<u8> {
+/// The columns `[from, from + width)` of a row-major `[rows, cols]` tensor's bytes; `None` when
+/// the tensor has fewer bytes than its dims say.
+fn column_slice(t: &TensorProto, element: usize, from: usize, width: usize) -> Option<Vec<u8>> {
     let rows = if t.dims.len() == 2 {
-        t.dims[0] as usize
+        t.dims.first().copied().unwrap_or(1) as usize
     } else {
         1
     };
@@ -133,9 +139,9 @@ fn column_slice(t: &TensorProto, element: usize, from: usize, width: usize) -> V
     let mut out = Vec::with_capacity(rows * width * element);
     for r in 0..rows {
         let start = (r * cols + from) * element;
-        out.extend_from_slice(&t.raw_data[start..start + width * element]);
+        out.extend_from_slice(t.raw_data.get(start..start + width * element)?);
     }
-    out
+    Some(out)
 }
 
 /// (data type, leading dims, width of the last axis).
@@ -152,10 +158,11 @@ fn merge_concatenated(graph: &mut GraphProto, namer: &mut Namer) -> usize {
         .iter()
         .filter(|t| (1..=2).contains(&t.dims.len()))
     {
-        let lead = t.dims[..t.dims.len() - 1].to_vec();
-        let width = *t.dims.last().unwrap_or(&0);
+        let Some((&width, lead)) = t.dims.split_last() else {
+            continue;
+        };
         parts
-            .entry((t.data_type, lead, width))
+            .entry((t.data_type, lead.to_vec(), width))
             .or_default()
             .insert(Sha256::digest(&t.raw_data).into(), t.name.clone());
     }
@@ -168,8 +175,10 @@ fn merge_concatenated(graph: &mut GraphProto, namer: &mut Namer) -> usize {
         let Some(element) = graph::element_size(t.data_type) else {
             continue;
         };
-        let lead = t.dims[..t.dims.len() - 1].to_vec();
-        let total = *t.dims.last().unwrap_or(&0);
+        let Some((&total, lead)) = t.dims.split_last() else {
+            continue;
+        };
+        let lead = lead.to_vec();
         let mut widths: Vec<i64> = parts
             .keys()
             .filter(|(dt, l, w)| *dt == t.data_type && *l == lead && *w < total && *w > 0)
@@ -183,9 +192,13 @@ fn merge_concatenated(graph: &mut GraphProto, namer: &mut Namer) -> usize {
                 if offset + w > total {
                     continue;
                 }
-                let digest: [u8; 32] =
-                    Sha256::digest(column_slice(t, element, offset as usize, w as usize)).into();
-                if let Some(name) = parts[&(t.data_type, lead.clone(), w)].get(&digest)
+                let Some(columns) = column_slice(t, element, offset as usize, w as usize) else {
+                    continue;
+                };
+                let digest: [u8; 32] = Sha256::digest(columns).into();
+                if let Some(name) = parts
+                    .get(&(t.data_type, lead.clone(), w))
+                    .and_then(|by_digest| by_digest.get(&digest))
                     && *name != t.name
                 {
                     pieces.push(name.clone());
@@ -196,10 +209,7 @@ fn merge_concatenated(graph: &mut GraphProto, namer: &mut Namer) -> usize {
             break;
         }
         // Packed attention projections: three different parts (Q, K, V).
-        let distinct = pieces.len() == 3
-            && pieces[0] != pieces[1]
-            && pieces[1] != pieces[2]
-            && pieces[0] != pieces[2];
+        let distinct = matches!(pieces.as_slice(), [q, k, v] if q != k && k != v && q != v);
         if offset == total && distinct && !is_graph_output(graph, &t.name) {
             replaced.push((t.name.clone(), pieces));
         }
@@ -249,8 +259,7 @@ fn merge_nodes(graph: &mut GraphProto) -> Result<usize> {
     let mut seen: HashMap<Vec<u8>, Vec<String>> = HashMap::new();
     let mut merged = 0;
     let mut i = 0;
-    while i < graph.node.len() {
-        let node = &graph.node[i];
+    while let Some(node) = graph.node.get(i) {
         if !deterministic(node) || node.output.iter().any(|o| is_graph_output(graph, o)) {
             i += 1;
             continue;
@@ -289,39 +298,38 @@ fn fold_transposes(graph: &mut GraphProto) -> usize {
     let uses = graph::use_counts(graph);
     let mut folded = 0;
     let mut i = 0;
-    while i < graph.node.len() {
-        let node = &graph.node[i];
-        let perm = graph::attr_is(node, "perm").map(<[i64]>::to_vec);
-        let candidate = node.op_type == "Transpose"
+    while let Some(node) = graph.node.get(i) {
+        let transposes_2d = node.op_type == "Transpose"
             && node.domain.is_empty()
-            && node.input.len() == 1
-            && uses.get(&node.input[0]) == Some(&1)
-            && !is_graph_output(graph, &node.output[0]);
-        let index = graph
-            .initializer
-            .iter()
-            .position(|t| t.name == node.input[0]);
-        match (candidate, index, perm) {
-            (true, Some(t), Some(perm))
-                if perm == [1, 0] && graph.initializer[t].dims.len() == 2 =>
+            && graph::attr_is(node, "perm") == Some(&[1, 0][..]);
+        // (initializer index, its transpose, the Transpose's output)
+        let folded_weight = match (node.input.as_slice(), node.output.as_slice()) {
+            ([x], [y])
+                if transposes_2d && uses.get(x) == Some(&1) && !is_graph_output(graph, y) =>
             {
-                let tensor = &graph.initializer[t];
-                let Some(element) = graph::element_size(tensor.data_type) else {
-                    i += 1;
-                    continue;
-                };
-                let bytes = transposed_2d(tensor, element);
-                let dims = vec![tensor.dims[1], tensor.dims[0]];
-                let (old, new) = (tensor.name.clone(), node.output[0].clone());
-                let tensor = &mut graph.initializer[t];
+                graph
+                    .initializer
+                    .iter()
+                    .position(|t| t.name == *x)
+                    .and_then(|t| {
+                        let tensor = graph.initializer.get(t)?;
+                        let element = graph::element_size(tensor.data_type)?;
+                        Some((t, transposed_2d(tensor, element)?, y.clone()))
+                    })
+            }
+            _ => None,
+        };
+        match folded_weight
+            .and_then(|(t, transposed, y)| Some((graph.initializer.get_mut(t)?, transposed, y)))
+        {
+            Some((tensor, (bytes, dims), y)) => {
                 tensor.raw_data = bytes;
                 tensor.dims = dims;
-                tensor.name = new;
-                let _ = old;
+                tensor.name = y;
                 graph.node.remove(i);
                 folded += 1;
             }
-            _ => i += 1,
+            None => i += 1,
         }
     }
     folded

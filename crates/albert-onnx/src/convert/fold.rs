@@ -152,6 +152,10 @@ impl<'g> Dataflow<'g> {
     }
 }
 
+// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
+// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
+// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
+#[allow(clippy::indexing_slicing)]
 fn check_chain(
     graph: &GraphProto,
     inits: &HashMap<&str, &TensorProto>,
@@ -293,6 +297,10 @@ fn check_chain(
     })
 }
 
+// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
+// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
+// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
+#[allow(clippy::indexing_slicing)]
 /// Candidate runs `(start, len, count)`, best (most nodes covered, then shortest block) first.
 fn candidates(sig: &[u64]) -> Vec<(usize, usize, usize)> {
     let n = sig.len();
@@ -388,6 +396,10 @@ fn find_chain(
         .ok_or_else(|| first_error.unwrap_or_else(|| "no repeated layers were found".to_string()))
 }
 
+// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
+// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
+// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
+#[allow(clippy::indexing_slicing)]
 /// Runs `(first block, count)` of consecutive blocks bound to the same initializers.
 fn runs(
     graph: &GraphProto,
@@ -461,6 +473,10 @@ struct Loop {
     stacked: usize,
 }
 
+// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
+// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
+// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
+#[allow(clippy::indexing_slicing)]
 fn make_loop(
     graph: &GraphProto,
     chain: &Chain,
@@ -742,8 +758,8 @@ pub fn unfold(graph: &mut GraphProto) -> Result<usize> {
     let mut namer = Namer::new(graph);
     let mut inlined = 0;
     let mut i = 0;
-    while i < graph.node.len() {
-        if graph.node[i].op_type != "Scan" || !graph.node[i].domain.is_empty() {
+    while let Some(node) = graph.node.get(i) {
+        if node.op_type != "Scan" || !node.domain.is_empty() {
             i += 1;
             continue;
         }
@@ -788,7 +804,20 @@ fn inline_scan(
             scan.name
         )));
     }
-    let scanned: Vec<&TensorProto> = scan.input[states..]
+    let (state_inputs, scan_inputs) = scan.input.split_at(states.min(scan.input.len()));
+    let (body_states, body_scanned) = body
+        .input
+        .split_at_checked(states)
+        .filter(|(_, scanned)| scanned.len() == scan_inputs.len())
+        .ok_or_else(|| {
+            cannot(format!(
+                "Scan `{}`: its body takes {} inputs, the loop gives {}",
+                scan.name,
+                body.input.len(),
+                scan.input.len()
+            ))
+        })?;
+    let scanned: Vec<&TensorProto> = scan_inputs
         .iter()
         .map(|name| {
             graph
@@ -798,23 +827,37 @@ fn inline_scan(
                 .ok_or_else(|| cannot(format!("Scan input `{name}` is not an initializer")))
         })
         .collect::<Result<_>>()?;
-    let iterations = scanned[0].dims.first().copied().unwrap_or(0) as usize;
+    let iterations = scanned
+        .first()
+        .and_then(|t| t.dims.first())
+        .copied()
+        .unwrap_or(0) as usize;
     let mut nodes = Vec::new();
     let mut initializers = Vec::new();
-    let mut current: Vec<String> = scan.input[..states].to_vec();
+    let mut current: Vec<String> = state_inputs.to_vec();
     for t in 0..iterations {
         let mut rename: HashMap<String, String> = HashMap::new();
-        for (s, input) in body.input[..states].iter().enumerate() {
-            rename.insert(input.name.clone(), current[s].clone());
+        for (input, value) in body_states.iter().zip(&current) {
+            rename.insert(input.name.clone(), value.clone());
         }
-        for (input, tensor) in body.input[states..].iter().zip(&scanned) {
+        for (input, tensor) in body_scanned.iter().zip(&scanned) {
             let slice_len = tensor.raw_data.len() / iterations.max(1);
             let name = namer.fresh(&format!("{}/{t}", tensor.name.trim_end_matches(".stacked")));
+            let raw_data = tensor
+                .raw_data
+                .get(t * slice_len..(t + 1) * slice_len)
+                .ok_or_else(|| {
+                    cannot(format!(
+                        "Scan input `{}` has no raw data for iteration {t}",
+                        tensor.name
+                    ))
+                })?
+                .to_vec();
             initializers.push(TensorProto {
                 name: name.clone(),
-                dims: tensor.dims[1..].to_vec(),
+                dims: tensor.dims.iter().skip(1).copied().collect(),
                 data_type: tensor.data_type,
-                raw_data: tensor.raw_data[t * slice_len..(t + 1) * slice_len].to_vec(),
+                raw_data,
                 ..Default::default()
             });
             rename.insert(input.name.clone(), name);
@@ -828,10 +871,10 @@ fn inline_scan(
             rename.insert(init.name.clone(), name);
         }
         let last = t + 1 == iterations;
-        for (s, output) in body.output.iter().enumerate() {
+        for (output, loop_output) in body.output.iter().zip(&scan.output) {
             let produced = body.node.iter().any(|n| n.output.contains(&output.name));
             if last && produced {
-                rename.insert(output.name.clone(), scan.output[s].clone());
+                rename.insert(output.name.clone(), loop_output.clone());
             }
         }
         for node in &body.node {
@@ -864,13 +907,13 @@ fn inline_scan(
     }
     // States the body passes through unchanged (or all of them, with no iteration): an Identity
     // gives the loop's output its name.
-    for (s, value) in current.iter().enumerate() {
-        if *value != scan.output[s] {
+    for (value, loop_output) in current.iter().zip(&scan.output) {
+        if value != loop_output {
             nodes.push(graph::node(
                 "Identity",
                 namer.fresh(&format!("/unfold{index}/Identity")),
                 &[value],
-                &[&scan.output[s]],
+                &[loop_output],
                 vec![],
             ));
         }

@@ -78,7 +78,7 @@ impl Index {
     }
 
     fn node<'g>(&self, graph: &'g GraphProto, value: &str) -> Option<&'g NodeProto> {
-        self.producer.get(value).map(|&i| &graph.node[i])
+        self.producer.get(value).and_then(|&i| graph.node.get(i))
     }
 
     fn single_use(&self, graph: &GraphProto, value: &str) -> bool {
@@ -157,7 +157,7 @@ fn match_layer_norm(
     ix: &Index,
     end: usize,
 ) -> Option<LayerNormMatch> {
-    let add_beta = &graph.node[end];
+    let add_beta = graph.node.get(end)?;
     if !is_op(add_beta, "Add") {
         return None;
     }
@@ -194,13 +194,14 @@ fn match_layer_norm(
         return None;
     }
     // The intermediate values must serve this LayerNorm only.
+    let (root, squared) = (sqrt.input.first()?, var_mean.input.first()?);
     let inner_single = [
         scaled,
         normalized,
         std,
-        sqrt.input[0].as_str(),
+        root.as_str(),
         variance,
-        &var_mean.input[0],
+        squared,
         mean,
     ]
     .iter()
@@ -211,14 +212,7 @@ fn match_layer_norm(
         return None;
     }
     let nodes = [
-        scaled,
-        normalized,
-        std,
-        &sqrt.input[0],
-        variance,
-        &var_mean.input[0],
-        centered,
-        mean,
+        scaled, normalized, std, root, variance, squared, centered, mean,
     ]
     .iter()
     .filter_map(|v| ix.producer.get(*v).copied())
@@ -244,7 +238,7 @@ fn evaluate(
 ) -> Option<f64> {
     let mut values: HashMap<&str, f64> = HashMap::from([(input, x)]);
     for &i in nodes {
-        let n = &graph.node[i];
+        let n = graph.node.get(i)?;
         let arg = |k: usize| -> Option<f64> {
             let name = n.input.get(k)?;
             values
@@ -263,7 +257,7 @@ fn evaluate(
             "Erf" => libm::erf(arg(0)?),
             _ => return None,
         };
-        values.insert(n.output[0].as_str(), v);
+        values.insert(n.output.first()?.as_str(), v);
     }
     values.get(output).copied()
 }
@@ -306,22 +300,27 @@ fn match_gelu(
     // Backward cone.
     let mut region: Vec<usize> = vec![center];
     let mut frontier: Vec<String> = Vec::new();
-    let mut stack: Vec<String> = graph.node[center].input.clone();
+    let center_node = graph.node.get(center)?;
+    let mut stack: Vec<String> = center_node.input.clone();
     while let Some(v) = stack.pop() {
         if init(graph, outer, &v).is_some() {
             continue;
         }
-        match ix.producer.get(&v) {
-            Some(&p)
-                if elementwise(&graph.node[p])
+        match ix
+            .producer
+            .get(&v)
+            .and_then(|&p| Some((p, graph.node.get(p)?)))
+        {
+            Some((p, producer))
+                if elementwise(producer)
                     && region.len() < 16
-                    && graph.node[p].input.iter().all(|i| {
+                    && producer.input.iter().all(|i| {
                         init(graph, outer, i).is_none() || scalar(graph, outer, i).is_some()
                     }) =>
             {
                 if !region.contains(&p) {
                     region.push(p);
-                    stack.extend(graph.node[p].input.iter().cloned());
+                    stack.extend(producer.input.iter().cloned());
                 }
             }
             _ => {
@@ -337,7 +336,7 @@ fn match_gelu(
     let x = frontier.remove(0);
     // Forward: grow through consumers whose other inputs are x, constants or region values.
     let mut best: Option<GeluMatch> = None;
-    let mut current = graph.node[center].output[0].clone();
+    let mut current = center_node.output.first()?.clone();
     for _ in 0..6 {
         let consumers: Vec<usize> = graph
             .node
@@ -347,7 +346,9 @@ fn match_gelu(
             .map(|(i, _)| i)
             .collect();
         let [next] = consumers[..] else { break };
-        let node = &graph.node[next];
+        let Some(node) = graph.node.get(next) else {
+            break;
+        };
         if !elementwise(node) {
             break;
         }
@@ -356,10 +357,14 @@ fn match_gelu(
             if init(graph, outer, input).is_some() {
                 continue;
             }
-            match ix.producer.get(input) {
-                Some(&p)
-                    if elementwise(&graph.node[p])
-                        && graph.node[p]
+            match ix
+                .producer
+                .get(input)
+                .and_then(|&p| Some((p, graph.node.get(p)?)))
+            {
+                Some((p, producer))
+                    if elementwise(producer)
+                        && producer
                             .input
                             .iter()
                             .all(|i| *i == x || scalar(graph, outer, i).is_some()) =>
@@ -372,7 +377,10 @@ fn match_gelu(
             }
         }
         region.push(next);
-        current = node.output[0].clone();
+        let Some(output) = node.output.first() else {
+            break;
+        };
+        current = output.clone();
         let mut ordered = region.clone();
         ordered.sort_unstable();
         let samples = [-5.0, -2.5, -1.0, -0.3, 0.0, 0.2, 0.7, 1.5, 3.0, 6.0];
@@ -388,7 +396,8 @@ fn match_gelu(
                 // Every value inside the region must be read only inside it.
                 let inside: Vec<&String> = ordered
                     .iter()
-                    .flat_map(|&i| &graph.node[i].output)
+                    .filter_map(|&i| graph.node.get(i))
+                    .flat_map(|n| &n.output)
                     .collect();
                 let private = inside.iter().filter(|v| ***v != current).all(|v| {
                     let readers = graph
@@ -439,7 +448,7 @@ fn bias_before(
         .node
         .iter()
         .position(|n| n.output.first().is_some_and(|o| o == x))?;
-    let node = &graph.node[p];
+    let node = graph.node.get(p)?;
     if !is_op(node, "Add") {
         return None;
     }
@@ -453,8 +462,13 @@ fn fuse_layer_norms(graph: &mut GraphProto, outer: &[TensorProto], namer: &mut N
         let ix = Index::new(graph);
         let found = (0..graph.node.len())
             .find_map(|i| match_layer_norm(graph, outer, &ix, i).map(|m| (i, m)));
-        let Some((end, m)) = found else { break };
-        let output = graph.node[end].output[0].clone();
+        let Some(output) = found
+            .and_then(|(end, m)| Some((graph.node.get(end)?, m)))
+            .and_then(|(end, m)| Some((end.output.first()?.clone(), m)))
+        else {
+            break;
+        };
+        let (output, m) = output;
         let node = graph::node(
             "LayerNormalization",
             namer.fresh("/fuse/LayerNormalization"),
@@ -475,8 +489,10 @@ fn fuse_gelus(graph: &mut GraphProto, outer: &[TensorProto], namer: &mut Namer) 
         let ix = Index::new(graph);
         let candidates: Vec<usize> = (0..graph.node.len())
             .filter(|&i| {
-                let n = &graph.node[i];
-                (is_op(n, "Erf") || is_op(n, "Tanh")) && !skip.contains(&n.output[0])
+                graph.node.get(i).is_some_and(|n| {
+                    (is_op(n, "Erf") || is_op(n, "Tanh"))
+                        && n.output.first().is_some_and(|o| !skip.contains(o))
+                })
             })
             .collect();
         let mut found = None;
@@ -486,7 +502,7 @@ fn fuse_gelus(graph: &mut GraphProto, outer: &[TensorProto], namer: &mut Namer) 
                     found = Some(m);
                     break;
                 }
-                None => skip.push(graph.node[i].output[0].clone()),
+                None => skip.extend(graph.node.get(i).and_then(|n| n.output.first()).cloned()),
             }
         }
         let Some(m) = found else { break };
@@ -538,29 +554,34 @@ fn fuse_skip_layer_norms(
             {
                 return None;
             }
-            let &p = ix.producer.get(&n.input[0])?;
-            let add = &graph.node[p];
-            let both_dynamic = is_op(add, "Add")
-                && add.input.len() == 2
-                && add.input.iter().all(|v| init(graph, outer, v).is_none());
-            (both_dynamic && ix.single_use(graph, &n.input[0])).then_some((i, p))
+            let x = n.input.first()?;
+            let &p = ix.producer.get(x)?;
+            let add = graph.node.get(p)?;
+            let ([a, b], [_, gamma, ..], [output]) = (
+                add.input.as_slice(),
+                n.input.as_slice(),
+                n.output.as_slice(),
+            ) else {
+                return None;
+            };
+            let both_dynamic =
+                is_op(add, "Add") && [a, b].iter().all(|v| init(graph, outer, v).is_none());
+            (both_dynamic && ix.single_use(graph, x)).then(|| {
+                let beta = n.input.get(2).cloned().unwrap_or_default();
+                (i, p, [a, b, gamma, &beta, output].map(|v| v.clone()))
+            })
         });
-        let Some((ln, add)) = found else { break };
-        let (a, b) = (
-            graph.node[add].input[0].clone(),
-            graph.node[add].input[1].clone(),
-        );
-        let ln_node = &graph.node[ln];
+        let Some((ln, add, [a, b, gamma, beta, output])) = found else {
+            break;
+        };
+        let Some(ln_node) = graph.node.get(ln) else {
+            break;
+        };
         let eps = ln_node
             .attribute
             .iter()
             .find(|x| x.name == "epsilon")
             .map_or(1e-5, |x| x.f);
-        let (gamma, beta, output) = (
-            ln_node.input[1].clone(),
-            ln_node.input.get(2).cloned().unwrap_or_default(),
-            ln_node.output[0].clone(),
-        );
         let node = graph::ms_node(
             "SkipLayerNormalization",
             namer.fresh("/fuse/SkipLayerNormalization"),
@@ -582,21 +603,21 @@ fn projection(
     value: &str,
 ) -> Option<(String, String, String, Vec<usize>)> {
     let &a = ix.producer.get(value)?;
-    let add = &graph.node[a];
+    let add = graph.node.get(a)?;
     if !is_op(add, "Add") {
         return None;
     }
     let (product, bias) = split_const(graph, outer, add)?;
     let &m = ix.producer.get(product)?;
-    let matmul = &graph.node[m];
+    let matmul = graph.node.get(m)?;
     if !is_op(matmul, "MatMul")
-        || init(graph, outer, &matmul.input[1]).is_none_or(|t| t.dims.len() != 2)
+        || init(graph, outer, matmul.input.get(1)?).is_none_or(|t| t.dims.len() != 2)
     {
         return None;
     }
     Some((
-        matmul.input[0].clone(),
-        matmul.input[1].clone(),
+        matmul.input.first()?.clone(),
+        matmul.input.get(1)?.clone(),
         bias.to_string(),
         vec![m, a],
     ))
@@ -612,12 +633,12 @@ fn split_heads(
     perm: &[i64],
 ) -> Option<(String, i64, i64, Vec<usize>)> {
     let &t = ix.producer.get(value)?;
-    let transpose = &graph.node[t];
+    let transpose = graph.node.get(t)?;
     if !is_op(transpose, "Transpose") || graph::attr_is(transpose, "perm") != Some(perm) {
         return None;
     }
-    let &r = ix.producer.get(&transpose.input[0])?;
-    let reshape = &graph.node[r];
+    let &r = ix.producer.get(transpose.input.first()?)?;
+    let reshape = graph.node.get(r)?;
     if !is_op(reshape, "Reshape") {
         return None;
     }
@@ -628,7 +649,10 @@ fn split_heads(
     let (heads, size) = match init(graph, outer, shape_name) {
         Some(t) => {
             let shape = graph::i64_data(t)?;
-            (shape.len() == 4).then(|| (shape[2], shape[3]))?
+            let &[_, _, heads, size] = shape.as_slice() else {
+                return None;
+            };
+            (heads, size)
         }
         None => {
             let concat = ix.node(graph, shape_name).filter(|n| is_op(n, "Concat"))?;
@@ -636,14 +660,14 @@ fn split_heads(
                 return None;
             }
             let dim = |k: usize| -> Option<i64> {
-                graph::i64_data(init(graph, outer, &concat.input[k])?)?
+                graph::i64_data(init(graph, outer, concat.input.get(k)?)?)?
                     .first()
                     .copied()
             };
             (dim(2)?, dim(3)?)
         }
     };
-    Some((reshape.input[0].clone(), heads, size, vec![r, t]))
+    Some((reshape.input.first()?.clone(), heads, size, vec![r, t]))
 }
 
 struct AttentionMatch {
@@ -661,23 +685,25 @@ fn match_attention(
     ix: &Index,
     softmax: usize,
 ) -> Option<AttentionMatch> {
-    let node = &graph.node[softmax];
+    let node = graph.node.get(softmax)?;
     if !is_op(node, "Softmax") || graph::attr_i(node, "axis").unwrap_or(-1) != -1 {
         return None;
     }
-    let &add_mask = ix.producer.get(&node.input[0])?;
-    let add = &graph.node[add_mask];
+    let &add_mask = ix.producer.get(node.input.first()?)?;
+    let add = graph.node.get(add_mask)?;
     if !is_op(add, "Add") {
         return None;
     }
     // One side is the scaled scores, the other the mask bias (computed outside the layer).
-    let (scaled, _mask) = [(0, 1), (1, 0)].iter().find_map(|&(s, m)| {
-        let p = ix.producer.get(&add.input[s])?;
-        let n = &graph.node[*p];
-        (is_op(n, "Mul") || is_op(n, "Div")).then(|| (add.input[s].clone(), add.input[m].clone()))
+    let [left, right] = add.input.as_slice() else {
+        return None;
+    };
+    let scaled = [left, right].into_iter().find(|v| {
+        ix.node(graph, v)
+            .is_some_and(|n| is_op(n, "Mul") || is_op(n, "Div"))
     })?;
-    let &sc = ix.producer.get(&scaled)?;
-    let scale_node = &graph.node[sc];
+    let &sc = ix.producer.get(scaled)?;
+    let scale_node = graph.node.get(sc)?;
     let (scores, factor) = split_const(graph, outer, scale_node)?;
     let factor = scalar(graph, outer, factor)?;
     let scale = if is_op(scale_node, "Div") {
@@ -686,27 +712,27 @@ fn match_attention(
         factor
     };
     let &qk = ix.producer.get(scores)?;
-    let qk_node = &graph.node[qk];
+    let qk_node = graph.node.get(qk)?;
     if !is_op(qk_node, "MatMul") {
         return None;
     }
     let (q, heads, size, q_nodes) =
-        split_heads(graph, outer, ix, &qk_node.input[0], &[0, 2, 1, 3])?;
-    let (k, _, _, k_nodes) = split_heads(graph, outer, ix, &qk_node.input[1], &[0, 2, 3, 1])?;
-    let probs = &node.output[0];
+        split_heads(graph, outer, ix, qk_node.input.first()?, &[0, 2, 1, 3])?;
+    let (k, _, _, k_nodes) = split_heads(graph, outer, ix, qk_node.input.get(1)?, &[0, 2, 3, 1])?;
+    let probs = node.output.first()?;
     let (ctx_i, ctx) = graph
         .node
         .iter()
         .enumerate()
         .find(|(_, n)| is_op(n, "MatMul") && n.input.first() == Some(probs))?;
-    let (v, _, _, v_nodes) = split_heads(graph, outer, ix, &ctx.input[1], &[0, 2, 1, 3])?;
+    let (v, _, _, v_nodes) = split_heads(graph, outer, ix, ctx.input.get(1)?, &[0, 2, 1, 3])?;
     let (qx, qw, qb, qp) = projection(graph, outer, ix, &q)?;
     let (kx, kw, kb, kp) = projection(graph, outer, ix, &k)?;
     let (vx, vw, vb, vp) = projection(graph, outer, ix, &v)?;
     if qx != kx || qx != vx {
         return None;
     }
-    let hidden = init(graph, outer, &qw)?.dims[1];
+    let hidden = *init(graph, outer, &qw)?.dims.get(1)?;
     let heads = match (heads, size) {
         (h, _) if h > 0 => h,
         (_, s) if s > 0 && hidden % s == 0 => hidden / s,
@@ -717,14 +743,17 @@ fn match_attention(
         return None;
     }
     // Merge heads: Transpose [0, 2, 1, 3] then Reshape to [.., .., H].
+    let context = ctx.output.first()?;
     let merged_t = graph.node.iter().position(|n| {
         is_op(n, "Transpose")
-            && n.input.first() == Some(&ctx.output[0])
+            && n.input.first() == Some(context)
             && graph::attr_is(n, "perm") == Some(&[0, 2, 1, 3][..])
     })?;
-    let merged_r = graph.node.iter().position(|n| {
-        is_op(n, "Reshape") && n.input.first() == Some(&graph.node[merged_t].output[0])
-    })?;
+    let transposed = graph.node.get(merged_t)?.output.first()?;
+    let merged_r = graph
+        .node
+        .iter()
+        .position(|n| is_op(n, "Reshape") && n.input.first() == Some(transposed))?;
     let mut nodes: Vec<usize> = [q_nodes, k_nodes, v_nodes, qp, kp, vp].concat();
     nodes.extend([sc, qk, add_mask, softmax, ctx_i, merged_t, merged_r]);
     // Every intermediate value is private to the pattern.
@@ -732,7 +761,7 @@ fn match_attention(
         if i == merged_r {
             continue;
         }
-        for out in &graph.node[i].output {
+        for out in &graph.node.get(i)?.output {
             let readers = graph
                 .node
                 .iter()
@@ -749,17 +778,16 @@ fn match_attention(
         weights: [qw, kw, vw],
         biases: [qb, kb, vb],
         heads,
-        output: graph.node[merged_r].output[0].clone(),
+        output: graph.node.get(merged_r)?.output.first()?.clone(),
         nodes,
     })
 }
 
 fn concat_last(parts: &[&TensorProto], name: &str) -> Option<TensorProto> {
-    let lead = &parts[0].dims[..parts[0].dims.len() - 1];
-    if parts
-        .iter()
-        .any(|p| &p.dims[..p.dims.len() - 1] != lead || p.data_type != DataType::Float as i32)
-    {
+    let (_, lead) = parts.first()?.dims.split_last()?;
+    if parts.iter().any(|p| {
+        p.dims.split_last().map(|(_, l)| l) != Some(lead) || p.data_type != DataType::Float as i32
+    }) {
         return None;
     }
     let rows: usize = lead.iter().map(|&d| d as usize).product();
@@ -774,7 +802,7 @@ fn concat_last(parts: &[&TensorProto], name: &str) -> Option<TensorProto> {
     let mut out = Vec::with_capacity(rows * widths.iter().sum::<usize>());
     for r in 0..rows {
         for (d, &w) in data.iter().zip(&widths) {
-            out.extend_from_slice(&d[r * w..(r + 1) * w]);
+            out.extend_from_slice(d.get(r * w..(r + 1) * w)?);
         }
     }
     let mut dims: Vec<usize> = lead.iter().map(|&d| d as usize).collect();

@@ -1,6 +1,7 @@
 //! `albert-convert`'s passes: composable transformations of any ALBERT ONNX model (ours, or a
 //! third party's: torch legacy and dynamo exports, ONNX Runtime-optimized graphs).
 //!
+//! * [`arity`]: first, every node has the inputs and outputs its operator needs;
 //! * [`cleanup`]: `Constant` → initializers, `Identity` bypassed, dead nodes removed (lossless);
 //! * [`dedupe`]: one copy of each weight, identical nodes merged (lossless);
 //! * [`fuse`]: LayerNorm, GELU, SkipLayerNorm and attention as single operators;
@@ -9,6 +10,11 @@
 //! * [`precision`]: the graph in float16 for GPU execution, LayerNorm and softmax in float32;
 //! * [`report`]: size and node counts (`albert-verify` measures the drift against the source).
 
+// The passes read graphs they did not make (third-party exports): every access to a node's
+// inputs, outputs or a tensor's data is checked and fails naming the node, never panics.
+#![deny(clippy::indexing_slicing)]
+
+pub mod arity;
 pub mod cleanup;
 pub mod dedupe;
 pub mod fold;
@@ -87,6 +93,7 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
         .graph
         .as_mut()
         .ok_or_else(|| OnnxError::Invalid("the model has no graph".into()))?;
+    arity::check(graph)?;
     if options.float16 && options.quantize.is_some() {
         return Err(OnnxError::Invalid(
             "--precision fp16 and --quantize int8 do not combine: choose one".into(),

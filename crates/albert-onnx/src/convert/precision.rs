@@ -110,8 +110,9 @@ fn convert_graph(
                         .iter()
                         .all(|a| !matches!(a.name.as_str(), "alpha" | "beta") || a.f == 1.0) =>
             {
-                let y = node.output[0].clone();
-                let mut b = node.input[1].clone();
+                let y = graph::output(&node, 0)?.to_string();
+                let a = graph::input(&node, 0)?.to_string();
+                let mut b = graph::input(&node, 1)?.to_string();
                 if graph::attr_i(&node, "transB") == Some(1) {
                     let t = namer.fresh(&format!("{b}.transposed"));
                     nodes.push(graph::node(
@@ -131,7 +132,7 @@ fn convert_graph(
                 nodes.push(graph::node(
                     "MatMul",
                     namer.fresh(&format!("{}/MatMul", node.name)),
-                    &[&node.input[0], &b],
+                    &[&a, &b],
                     &[&product],
                     vec![],
                 ));
@@ -146,7 +147,10 @@ fn convert_graph(
                 }
             }
             "Softmax" => {
-                let (x, y) = (node.input[0].clone(), node.output[0].clone());
+                let (x, y) = (
+                    graph::input(&node, 0)?.to_string(),
+                    graph::output(&node, 0)?.to_string(),
+                );
                 let x32 = namer.fresh(&format!("{x}.float32"));
                 let y32 = namer.fresh(&format!("{y}.float32"));
                 nodes.push(graph::node(
@@ -156,8 +160,8 @@ fn convert_graph(
                     &[&x32],
                     vec![attr_int("to", DataType::Float as i64)],
                 ));
-                node.input[0] = x32;
-                node.output[0] = y32.clone();
+                node.input.splice(..1, [x32]);
+                node.output.splice(..1, [y32.clone()]);
                 nodes.push(node.clone());
                 nodes.push(graph::node(
                     "Cast",

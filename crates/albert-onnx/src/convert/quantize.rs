@@ -88,8 +88,10 @@ fn quantize_channels(
 ) -> (Vec<i8>, Vec<f32>) {
     let mut max = vec![0f32; channels];
     for (i, &v) in values.iter().enumerate() {
-        let c = of(i);
-        max[c] = max[c].max(v.abs());
+        // `of` maps every index below the product of the dims to a channel (the callers').
+        if let Some(m) = max.get_mut(of(i)) {
+            *m = m.max(v.abs());
+        }
     }
     let scale: Vec<f32> = max
         .iter()
@@ -98,7 +100,10 @@ fn quantize_channels(
     let q = values
         .iter()
         .enumerate()
-        .map(|(i, &v)| (v / scale[of(i)]).round().clamp(-127.0, 127.0) as i8)
+        .map(|(i, &v)| {
+            let s = scale.get(of(i)).copied().unwrap_or(1.0);
+            (v / s).round().clamp(-127.0, 127.0) as i8
+        })
         .collect();
     (q, scale)
 }
@@ -148,25 +153,32 @@ impl Ctx<'_> {
         if let Some(q) = self.done.get(&(name.to_string(), layout)) {
             return Ok(q.clone());
         }
-        let t = &self.inits[name];
+        let t = self.inits.get(name).ok_or_else(|| {
+            OnnxError::CannotQuantize(format!("weight `{name}` is not an initializer"))
+        })?;
         let values = graph::f32_data(t)?;
         let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
-        let (q, scale, scale_dims, zero_len) = match layout {
-            Layout::Columns => {
-                let n = dims[1];
+        let rank = || {
+            OnnxError::CannotQuantize(format!(
+                "weight `{name}` has dims {dims:?}, not the {layout:?} layout"
+            ))
+        };
+        let (q, scale, scale_dims, zero_len) = match (layout, dims.as_slice()) {
+            (Layout::Columns, &[_, n]) => {
                 let (q, s) = quantize_channels(&values, n, |i| i % n);
                 (q, s, vec![n], n)
             }
-            Layout::Rows => {
-                let k = dims[1];
-                let (q, s) = quantize_channels(&values, dims[0], |i| i / k);
-                (q, s, vec![dims[0]], dims[0])
+            (Layout::Rows, &[rows, k]) => {
+                let (q, s) = quantize_channels(&values, rows, |i| i / k.max(1));
+                (q, s, vec![rows], rows)
             }
-            Layout::StackedColumns => {
-                let (k, n) = (dims[1], dims[2]);
-                let (q, s) = quantize_channels(&values, dims[0] * n, |i| (i / (k * n)) * n + i % n);
-                (q, s, vec![dims[0], n], n)
+            (Layout::StackedColumns, &[layers, k, n]) => {
+                let (q, s) = quantize_channels(&values, layers * n, |i| {
+                    (i / (k * n).max(1)) * n + i % n.max(1)
+                });
+                (q, s, vec![layers, n], n)
             }
+            _ => return Err(rank()),
         };
         let suffix = match layout {
             Layout::Rows => ".rows",
@@ -222,12 +234,11 @@ fn rewrite(
     let transposes: HashMap<String, String> = graph
         .node
         .iter()
-        .filter(|n| {
-            n.op_type == "Transpose"
-                && graph::attr_is(n, "perm") == Some(&[1, 0][..])
-                && n.input.len() == 1
+        .filter(|n| n.op_type == "Transpose" && graph::attr_is(n, "perm") == Some(&[1, 0][..]))
+        .filter_map(|n| match (n.input.as_slice(), n.output.first()) {
+            ([x], Some(y)) => Some((y.clone(), x.clone())),
+            _ => None,
         })
-        .map(|n| (n.output[0].clone(), n.input[0].clone()))
         .collect();
     let mut out: Vec<NodeProto> = Vec::with_capacity(graph.node.len());
     for mut node in std::mem::take(&mut graph.node) {
@@ -277,11 +288,12 @@ fn rewrite(
                 let table = node.input.first().cloned().unwrap_or_default();
                 let big = ctx
                     .float_init(&table, 2)
-                    .is_some_and(|t| t.dims[0] >= EMBEDDING_MIN_ROWS);
+                    .and_then(|t| t.dims.first())
+                    .is_some_and(|&rows| rows >= EMBEDDING_MIN_ROWS);
                 if big && graph::attr_i(&node, "axis").unwrap_or(0) == 0 && !ctx.kept(&node, &table)
                 {
                     let qw = ctx.quantized(&table, Layout::Rows)?;
-                    out.extend(dequantized_lookup(&node, &qw, &mut ctx.namer));
+                    out.extend(dequantized_lookup(&node, &qw, &mut ctx.namer)?);
                     ctx.stats.embedding_lookups += 1;
                     continue;
                 }
@@ -336,8 +348,8 @@ fn rewrite(
                 (b, scale, qw.zero)
             }
         };
-        let x = node.input[0].clone();
-        let y = node.output[0].clone();
+        let x = graph::input(&node, 0)?.to_string();
+        let y = graph::output(&node, 0)?.to_string();
         let bias = (node.op_type == "Gemm")
             .then(|| node.input.get(2).cloned())
             .flatten()
@@ -424,16 +436,20 @@ fn rewrite(
 }
 
 /// `Gather(table, ids)` on the int8 table: gather int8 rows and their scales, then rescale.
-fn dequantized_lookup(node: &NodeProto, qw: &QuantizedWeight, namer: &mut Namer) -> Vec<NodeProto> {
-    let ids = &node.input[1];
-    let y = &node.output[0];
+fn dequantized_lookup(
+    node: &NodeProto,
+    qw: &QuantizedWeight,
+    namer: &mut Namer,
+) -> Result<Vec<NodeProto>> {
+    let ids = graph::input(node, 1)?;
+    let y = graph::output(node, 0)?;
     let base = &node.name;
     let rows = namer.fresh(&format!("{y}.int8"));
     let rows_f = namer.fresh(&format!("{y}.float"));
     let scales = namer.fresh(&format!("{y}.scale"));
     let scales_u = namer.fresh(&format!("{y}.scale_unsqueezed"));
     let axes = namer.fresh(&format!("{y}.axes"));
-    vec![
+    Ok(vec![
         graph::node(
             "Gather",
             namer.fresh(&format!("{base}/Gather_int8")),
@@ -481,7 +497,7 @@ fn dequantized_lookup(node: &NodeProto, qw: &QuantizedWeight, namer: &mut Namer)
             &[y],
             vec![],
         ),
-    ]
+    ])
 }
 
 /// Quantizes a `Scan` body in place, adding scan inputs for stacked per-layer weights.

@@ -132,22 +132,6 @@ pub fn model_args(exports: &[(Task, PathBuf)]) -> Vec<String> {
         .collect()
 }
 
-pub fn max_abs(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0.0f32, |m, (x, y)| {
-        let d = (x - y).abs();
-        // NaN anywhere is a failure, never a pass.
-        if d.is_nan() { f32::INFINITY } else { m.max(d) }
-    })
-}
-
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
-    dot / (na * nb)
-}
-
 pub fn floats(value: &serde_json::Value) -> Vec<f32> {
     value
         .as_array()

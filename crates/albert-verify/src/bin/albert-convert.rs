@@ -361,8 +361,8 @@ fn print_drift(drift: &DriftReport) {
             Cell::new(r.engine),
             Cell::new(&r.inputs),
             Cell::new(&r.output),
-            right(format!("{:.2e}", r.max_abs)),
-            right(format!("{:.6}", r.cosine)),
+            right(format!("{:.2e}", r.drift.max_abs)),
+            right(format!("{:.6}", r.drift.cosine)),
         ]);
     }
     println!("{table}");
