@@ -170,7 +170,8 @@ fn tritonclient_speaks_the_v2_protocol_and_gets_the_runtimes_tensors() {
             let row = &states[i * longest * hidden..(i + 1) * longest * hidden];
             let len = encoding.len();
             assert!(
-                max_abs(&row[..len * hidden], want_states.as_slice().unwrap()) <= 1e-5,
+                compare::max_abs_diff(&row[..len * hidden], want_states.as_slice().unwrap())
+                    <= 1e-5,
                 "{form} text {i}"
             );
             assert!(
@@ -178,7 +179,7 @@ fn tritonclient_speaks_the_v2_protocol_and_gets_the_runtimes_tensors() {
                 "{form} text {i}: padding is zeros"
             );
             assert!(
-                max_abs(
+                compare::max_abs_diff(
                     &pooled[i * hidden..(i + 1) * hidden],
                     want_pooled.as_slice().unwrap()
                 ) <= 1e-5,
