@@ -183,25 +183,14 @@ fn export_once(name: &str, dir: &Path, task: Task, cache_dir: &Path, target: &Pa
     Ok(())
 }
 
-/// SHA-256 over the files an export is made from.
+/// SHA-256 over the SHA-256 of each file an export is made from.
 fn fingerprint(dir: &Path) -> Result<String> {
     let mut hasher = Sha256::new();
     for file in [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE] {
         let path = dir.join(file);
-        if !path.is_file() {
-            continue;
-        }
-        let mut reader =
-            std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
-        hasher.update(file.as_bytes());
-        let mut chunk = vec![0u8; 1 << 20];
-        loop {
-            let n = std::io::Read::read(&mut reader, &mut chunk)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&chunk[..n]);
+        if path.is_file() {
+            hasher.update(file.as_bytes());
+            hasher.update(albert_onnx::export::sha256_file(&path)?.as_bytes());
         }
     }
     Ok(hasher
