@@ -188,3 +188,60 @@ fn tritonclient_speaks_the_v2_protocol_and_gets_the_runtimes_tensors() {
         }
     }
 }
+
+#[test]
+fn every_flag_reads_its_environment_variable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = albert_e2e::exported(tmp.path(), Task::Base, 24).1;
+    // As a container deployment sets it: no arguments at all.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_albert-serve"))
+        .env("ALBERT_SERVE_MODELS", format!("envmodel={}", dir.display()))
+        .env("ALBERT_SERVE_HOST", "127.0.0.1")
+        .env("ALBERT_SERVE_PORT", "0")
+        .env("ALBERT_SERVE_CACHE_DIR", tmp.path().join("cache"))
+        .env("ALBERT_SERVE_API_KEY", "from-env")
+        .env("ALBERT_SERVE_MAX_CLIENT_BATCH_SIZE", "3")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (unauthorized, info) = runtime.block_on(async {
+        let client = ::reqwest::Client::new();
+        let unauthorized = client
+            .get(format!("{url}/info"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let info: Value = client
+            .get(format!("{url}/info"))
+            .bearer_auth("from-env")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (unauthorized, info)
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(unauthorized, 401);
+    assert_eq!(info["models"][0]["name"], "envmodel", "{info}");
+    assert_eq!(info["limits"]["max_client_batch_size"], 3, "{info}");
+}
