@@ -24,6 +24,8 @@ use albert_runtime::backend::Backend;
 use albert_verify::verify::{load_onnxruntime, load_tract, sample_inputs};
 use ndarray::ArrayD;
 
+// The fixture readers are albert-onnx's (these tests moved here from there with the engines).
+#[path = "../../albert-onnx/tests/common/mod.rs"]
 mod common;
 
 const LOSSLESS_TOLERANCE: f64 = 1e-5;

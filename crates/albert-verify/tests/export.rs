@@ -18,6 +18,8 @@ use albert_onnx::reference::Inputs;
 use albert_verify::verify::{self, VerifyOptions, load_onnxruntime, load_tract, run_backend};
 use ndarray::ArrayD;
 
+// The fixture readers are albert-onnx's (these tests moved here from there with the engines).
+#[path = "../../albert-onnx/tests/common/mod.rs"]
 mod common;
 
 const ONNX_TOLERANCE: f64 = 1e-4;
