@@ -8,79 +8,18 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use albert_core::{AlbertConfig, Checkpoint, Head, Sharing};
+use albert_core::{Head, Sharing};
 use albert_onnx::OnnxError;
 use albert_onnx::convert::report::ModelStats;
 use albert_onnx::convert::{self, ConvertOptions, LoopMode, fold};
-use albert_onnx::export::{ExportOptions, Task, export_dir};
-use albert_onnx::graph;
-use albert_onnx::proto::pb::{GraphProto, ModelProto};
-use albert_onnx::proto::{self, read_model, write_model};
+use albert_onnx::export::Task;
+use albert_onnx::proto::read_model;
 use albert_onnx::reference::Inputs;
 use ndarray::ArrayD;
 
 mod common;
 
-fn tiny(
-    sharing: Sharing,
-    layers: usize,
-    groups: usize,
-    inner: usize,
-    vocab: usize,
-) -> AlbertConfig {
-    AlbertConfig {
-        vocab_size: vocab,
-        embedding_size: 12,
-        hidden_size: 16,
-        num_hidden_layers: layers,
-        num_hidden_groups: groups,
-        inner_group_num: inner,
-        num_attention_heads: 4,
-        intermediate_size: 20,
-        max_position_embeddings: 24,
-        ..AlbertConfig::default()
-    }
-    .with_sharing(sharing)
-}
-
-fn export(
-    config: &AlbertConfig,
-    head: Head,
-    task: Task,
-    seed: u64,
-    dir: &Path,
-) -> (Checkpoint, PathBuf) {
-    let checkpoint = Checkpoint::random(config, head.parts(), seed)
-        .unwrap()
-        .perturbed(seed + 1, 0.3);
-    checkpoint.write_dir(&dir.join("ckpt")).unwrap();
-    let options = ExportOptions {
-        task: Some(task),
-        ..ExportOptions::default()
-    };
-    let path = export_dir(&dir.join("ckpt"), &dir.join("onnx"), &options)
-        .unwrap()
-        .model_path;
-    (checkpoint, path)
-}
-
-fn converted(
-    model: &Path,
-    options: &ConvertOptions,
-    out: &Path,
-) -> (ModelProto, Vec<convert::PassLog>) {
-    let mut proto = read_model(model).unwrap();
-    let log = convert::convert(&mut proto, options).unwrap();
-    write_model(out, proto.clone(), proto::EXTERNAL_DATA_THRESHOLD).unwrap();
-    (proto, log)
-}
-
-fn has_op(graph: &GraphProto, op: &str) -> bool {
-    graph
-        .node
-        .iter()
-        .any(|n| n.op_type == op || graph::subgraphs(n).any(|g| has_op(g, op)))
-}
+use common::{converted, export, has_op, tiny};
 
 const FOLD: ConvertOptions = ConvertOptions {
     loops: LoopMode::Fold,

@@ -32,7 +32,7 @@ pub mod pipeline;
 pub mod tasks;
 
 #[cfg(feature = "ort")]
-pub use backend::ort::{FallbackPolicy, OrtOptions, Provider};
+pub use backend::ort::{FallbackPolicy, OrtOptions, Provider, ProviderFlag};
 #[cfg(feature = "tract")]
 pub use backend::tract::TractOptions;
 pub use backend::{

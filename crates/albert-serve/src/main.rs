@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use albert_runtime::{
-    BackendChoice, FallbackPolicy, OrtOptions, PipelineOptions, Provider, TractOptions,
-};
+use albert_runtime::{BackendChoice, OrtOptions, PipelineOptions, ProviderFlag, TractOptions};
 use albert_serve::batcher::BatchLimits;
 use albert_serve::models;
 use albert_serve::state::{AppState, Limits};
@@ -19,13 +17,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 enum BackendArg {
     Ort,
     Tract,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum ProviderArg {
-    Cpu,
-    Cuda,
-    Tensorrt,
 }
 
 #[derive(Parser, Debug)]
@@ -53,7 +44,7 @@ struct Cli {
     backend: BackendArg,
     /// ONNX Runtime execution provider (cuda and tensorrt need onnxruntime-gpu and a GPU).
     #[arg(long, value_enum, default_value = "cpu", env = "ALBERT_SERVE_PROVIDER")]
-    provider: ProviderArg,
+    provider: ProviderFlag,
     /// GPU index for cuda and tensorrt.
     #[arg(long, default_value_t = 0, env = "ALBERT_SERVE_DEVICE")]
     device: i32,
@@ -165,29 +156,14 @@ fn backend_choice(cli: &Cli, threads: usize) -> BackendChoice {
     match cli.backend {
         BackendArg::Tract => BackendChoice::Tract(TractOptions::default()),
         BackendArg::Ort => {
-            let provider = match cli.provider {
-                ProviderArg::Cpu => Provider::Cpu,
-                ProviderArg::Cuda => Provider::Cuda { device: cli.device },
-                ProviderArg::Tensorrt => Provider::TensorRt {
-                    device: cli.device,
-                    fp16: false,
-                    engine_cache: None,
-                },
-            };
             BackendChoice::Ort(OrtOptions {
                 library: cli.ort_library.clone(),
-                providers: vec![provider, Provider::Cpu],
-                policy: if cli.fallback {
-                    FallbackPolicy::Fallback
-                } else {
-                    FallbackPolicy::Require
-                },
                 intra_threads: threads,
                 // The inference threads share the cores with the HTTP front end and the
                 // tokenizers: spinning between batches would starve them (measured: see
                 // docs/serving.md, "Benchmark").
                 intra_op_spinning: false,
-                ..OrtOptions::default()
+                ..OrtOptions::for_provider(cli.provider.provider(cli.device), cli.fallback)
             })
         }
     }

@@ -20,32 +20,34 @@ const TEXTS: [&str; 3] = [
     "Sentence order prediction asks whether two segments are swapped.",
 ];
 
-fn python() -> std::path::PathBuf {
-    albert_e2e::root().join(".venv/bin/python")
-}
-
-#[test]
-fn the_official_openai_client_gets_the_runtimes_embeddings() {
+/// Serves a tiny base export as `albert-tiny` and runs `tools/serve_client_check.py CLIENT`
+/// against it on [`TEXTS`]: the export's directory (for references) and what the client got.
+fn check_with(client: &str, seed: u64) -> (tempfile::TempDir, std::path::PathBuf, Value) {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = albert_e2e::exported(tmp.path(), Task::Base, 21).1;
+    let dir = albert_e2e::exported(tmp.path(), Task::Base, seed).1;
     let server = Server::start(
         &[format!("albert-tiny={}", dir.display())],
         &[],
         &tmp.path().join("cache"),
     );
-    let out = Command::new(python())
+    let out = Command::new(albert_e2e::root().join(".venv/bin/python"))
         .arg(albert_e2e::root().join("tools/serve_client_check.py"))
-        .args(["openai", &server.url, "albert-tiny"])
+        .args([client, &server.url, "albert-tiny"])
         .args(TEXTS)
         .output()
-        .expect("run the openai client (tools/setup.sh installs it)");
+        .expect("run the client (tools/setup.sh installs it)");
     assert!(
         out.status.success(),
         "{}\nserver log:\n{}",
         String::from_utf8_lossy(&out.stderr),
         server.log()
     );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    (tmp, dir, serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn the_official_openai_client_gets_the_runtimes_embeddings() {
+    let (_tmp, dir, got) = check_with("openai", 21);
     let pipeline = Pipeline::load(&dir, &PipelineOptions::default()).unwrap();
     let want = pipeline
         .embed(
@@ -115,26 +117,7 @@ mod reqwest {
 
 #[test]
 fn tritonclient_speaks_the_v2_protocol_and_gets_the_runtimes_tensors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = albert_e2e::exported(tmp.path(), Task::Base, 23).1;
-    let server = Server::start(
-        &[format!("albert-tiny={}", dir.display())],
-        &[],
-        &tmp.path().join("cache"),
-    );
-    let out = Command::new(python())
-        .arg(albert_e2e::root().join("tools/serve_client_check.py"))
-        .args(["triton", &server.url, "albert-tiny"])
-        .args(TEXTS)
-        .output()
-        .expect("run tritonclient (tools/setup.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}\nserver log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_tmp, dir, got) = check_with("triton", 23);
     assert_eq!(got["live"], true);
     assert_eq!(got["ready"], true);
     assert_eq!(got["model_ready"], true);

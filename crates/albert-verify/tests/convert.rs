@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use albert_core::compare::{self, Drift};
-use albert_core::{AlbertConfig, Checkpoint, Head, Sharing};
+use albert_core::{Head, Sharing};
 use albert_onnx::convert::{
     self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions, fold,
 };
-use albert_onnx::export::{ExportOptions, Task, export_dir};
+use albert_onnx::export::Task;
 use albert_onnx::graph;
-use albert_onnx::proto::pb::{GraphProto, ModelProto};
+use albert_onnx::proto::pb::GraphProto;
 use albert_onnx::proto::{self, read_model, write_model};
 use albert_onnx::reference::Inputs;
 use albert_runtime::backend::Backend;
@@ -28,62 +28,10 @@ use ndarray::ArrayD;
 #[path = "../../albert-onnx/tests/common/mod.rs"]
 mod common;
 
+use common::{converted, export, has_op, tiny};
+
 const LOSSLESS_TOLERANCE: f64 = 1e-5;
 const INT8_MIN_COSINE: f64 = 0.999;
-
-fn tiny(
-    sharing: Sharing,
-    layers: usize,
-    groups: usize,
-    inner: usize,
-    vocab: usize,
-) -> AlbertConfig {
-    AlbertConfig {
-        vocab_size: vocab,
-        embedding_size: 12,
-        hidden_size: 16,
-        num_hidden_layers: layers,
-        num_hidden_groups: groups,
-        inner_group_num: inner,
-        num_attention_heads: 4,
-        intermediate_size: 20,
-        max_position_embeddings: 24,
-        ..AlbertConfig::default()
-    }
-    .with_sharing(sharing)
-}
-
-fn export(
-    config: &AlbertConfig,
-    head: Head,
-    task: Task,
-    seed: u64,
-    dir: &Path,
-) -> (Checkpoint, PathBuf) {
-    let checkpoint = Checkpoint::random(config, head.parts(), seed)
-        .unwrap()
-        .perturbed(seed + 1, 0.3);
-    checkpoint.write_dir(&dir.join("ckpt")).unwrap();
-    let options = ExportOptions {
-        task: Some(task),
-        ..ExportOptions::default()
-    };
-    let path = export_dir(&dir.join("ckpt"), &dir.join("onnx"), &options)
-        .unwrap()
-        .model_path;
-    (checkpoint, path)
-}
-
-fn converted(
-    model: &Path,
-    options: &ConvertOptions,
-    out: &Path,
-) -> (ModelProto, Vec<convert::PassLog>) {
-    let mut proto = read_model(model).unwrap();
-    let log = convert::convert(&mut proto, options).unwrap();
-    write_model(out, proto.clone(), proto::EXTERNAL_DATA_THRESHOLD).unwrap();
-    (proto, log)
-}
 
 fn run(backend: &dyn Backend, inputs: &Inputs) -> BTreeMap<String, ArrayD<f32>> {
     backend
@@ -104,13 +52,6 @@ fn worst(want: &BTreeMap<String, ArrayD<f32>>, got: &BTreeMap<String, ArrayD<f32
         .map(|(name, w)| compare::drift(w, &got[name]))
         .fold(Drift::EXACT, Drift::worst)
         .max_abs
-}
-
-fn has_op(graph: &GraphProto, op: &str) -> bool {
-    graph
-        .node
-        .iter()
-        .any(|n| n.op_type == op || graph::subgraphs(n).any(|g| has_op(g, op)))
 }
 
 const FOLD: ConvertOptions = ConvertOptions {

@@ -86,6 +86,32 @@ impl Provider {
     }
 }
 
+/// The `--provider` flag of the binaries (`albert-run`, `albert-serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProviderFlag {
+    /// ONNX Runtime's CPU provider.
+    Cpu,
+    /// CUDA (needs onnxruntime-gpu and a GPU).
+    Cuda,
+    /// TensorRT (needs onnxruntime-gpu, TensorRT and a GPU).
+    Tensorrt,
+}
+
+impl ProviderFlag {
+    /// The provider on GPU `device` (ignored for the CPU).
+    pub fn provider(self, device: i32) -> Provider {
+        match self {
+            ProviderFlag::Cpu => Provider::Cpu,
+            ProviderFlag::Cuda => Provider::Cuda { device },
+            ProviderFlag::Tensorrt => Provider::TensorRt {
+                device,
+                fp16: false,
+                engine_cache: None,
+            },
+        }
+    }
+}
+
 /// What to do when a requested provider cannot be registered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FallbackPolicy {
@@ -137,6 +163,22 @@ impl Default for OrtOptions {
             optimization_level: GraphOptimizationLevel::All,
             flush_denormals: true,
             intra_op_spinning: true,
+        }
+    }
+}
+
+impl OrtOptions {
+    /// `provider` first, then the CPU when `fallback` allows it (the binaries' `--provider`,
+    /// `--device` and `--fallback`); everything else as [`OrtOptions::default`].
+    pub fn for_provider(provider: Provider, fallback: bool) -> Self {
+        OrtOptions {
+            providers: vec![provider, Provider::Cpu],
+            policy: if fallback {
+                FallbackPolicy::Fallback
+            } else {
+                FallbackPolicy::Require
+            },
+            ..OrtOptions::default()
         }
     }
 }

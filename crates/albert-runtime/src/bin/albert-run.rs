@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use albert_runtime::{
-    BackendChoice, EmbedOptions, FallbackPolicy, OrtOptions, Pipeline, PipelineOptions, Pooling,
-    Provider, TractOptions, Truncation,
+    BackendChoice, EmbedOptions, OrtOptions, Pipeline, PipelineOptions, Pooling, ProviderFlag,
+    TractOptions, Truncation,
 };
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -23,13 +23,6 @@ enum TaskArg {
 enum BackendArg {
     Ort,
     Tract,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ProviderArg {
-    Cpu,
-    Cuda,
-    Tensorrt,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -57,7 +50,7 @@ struct Cli {
     backend: BackendArg,
     /// ONNX Runtime execution provider (cuda and tensorrt need onnxruntime-gpu and a GPU).
     #[arg(long, value_enum, default_value = "cpu")]
-    provider: ProviderArg,
+    provider: ProviderFlag,
     /// GPU index for cuda and tensorrt.
     #[arg(long, default_value_t = 0)]
     device: i32,
@@ -106,28 +99,11 @@ fn main() -> Result<()> {
     }
     let backend = match cli.backend {
         BackendArg::Tract => BackendChoice::Tract(TractOptions::default()),
-        BackendArg::Ort => {
-            let provider = match cli.provider {
-                ProviderArg::Cpu => Provider::Cpu,
-                ProviderArg::Cuda => Provider::Cuda { device: cli.device },
-                ProviderArg::Tensorrt => Provider::TensorRt {
-                    device: cli.device,
-                    fp16: false,
-                    engine_cache: None,
-                },
-            };
-            BackendChoice::Ort(OrtOptions {
-                library: cli.ort_library.clone(),
-                providers: vec![provider, Provider::Cpu],
-                policy: if cli.fallback {
-                    FallbackPolicy::Fallback
-                } else {
-                    FallbackPolicy::Require
-                },
-                intra_threads: cli.threads,
-                ..OrtOptions::default()
-            })
-        }
+        BackendArg::Ort => BackendChoice::Ort(OrtOptions {
+            library: cli.ort_library.clone(),
+            intra_threads: cli.threads,
+            ..OrtOptions::for_provider(cli.provider.provider(cli.device), cli.fallback)
+        }),
     };
     let options = PipelineOptions {
         backend,
