@@ -77,6 +77,7 @@ PIP_PACKAGES = {
 HELDOUT_MODULUS = 20  # int(sha256(split_key), 16) % 20 == 0 -> held-out (~5%)
 TRAIN_SAMPLE_BYTES = 2_500_000
 HELDOUT_SAMPLE_BYTES = 250_000
+SMALL_SAMPLE_BYTES = 64_000  # the tests' tokenizer text: leading documents of the train sample
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -709,6 +710,18 @@ def write_docs(path: Path, docs: list[Document]) -> int:
     return len(data)
 
 
+def leading_docs(docs: list[Document], limit: int) -> list[Document]:
+    """The first whole documents of `docs` whose text fits in `limit` bytes (at least one)."""
+    out: list[Document] = []
+    total = 0
+    for d in docs:
+        if out and total + d.nbytes() > limit:
+            break
+        out.append(d)
+        total += d.nbytes()
+    return out
+
+
 def draw_sample(docs: list[Document], target: int, salt: str) -> list[Document]:
     """Whole documents, each source getting its byte share of `target`; documents are taken in
     sha256 order (deterministic) while they fit (5% slack). A source none of whose documents fits its
@@ -795,7 +808,9 @@ def sample_readme(manifest: dict, train_s: list[Document], held_s: list[Document
         "| file | documents | sentences | bytes |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for name, docs in (("train-sample.txt", train_s), ("heldout-sample.txt", held_s)):
+    small_s = leading_docs(train_s, SMALL_SAMPLE_BYTES)
+    for name, docs in (("train-sample.txt", train_s), ("heldout-sample.txt", held_s),
+                       ("small-sample.txt", small_s)):
         st = stats(docs)
         lines.append(f"| `{name}` | {st['documents']:,} | {st['sentences']:,} | {st['bytes']:,} |")
     for name, key in (("train.txt", "train"), ("heldout.txt", "heldout")):
@@ -808,6 +823,8 @@ def sample_readme(manifest: dict, train_s: list[Document], held_s: list[Document
         "train and held-out splits, each source in proportion to its share of that split. The held-out",
         f"split is by document: `int(sha256(split_key), 16) % {HELDOUT_MODULUS} == 0`, with split_key",
         "`<source>/<title>` (the two Bibles share `bible/<book>`, so a book is held out in both translations).",
+        f"`small-sample.txt` is the leading whole documents of `train-sample.txt` that fit in {SMALL_SAMPLE_BYTES:,}",
+        "bytes: the text the tests train their throwaway tokenizers and tiny models on.",
         "",
         "## Sources",
         "",
@@ -923,6 +940,8 @@ def main(argv: list[str] | None = None) -> int:
         held_s = draw_sample(heldout, args.heldout_sample_bytes, "heldout-sample")
         a = write_docs(args.samples / "train-sample.txt", train_s)
         b = write_docs(args.samples / "heldout-sample.txt", held_s)
+        small_s = leading_docs(train_s, SMALL_SAMPLE_BYTES)
+        write_docs(args.samples / "small-sample.txt", small_s)
         (args.samples / "README.md").write_text(sample_readme(manifest, train_s, held_s), encoding="utf-8")
         log(f"wrote {args.samples}/train-sample.txt ({a:,} bytes), heldout-sample.txt ({b:,} bytes), README.md")
         print_table("Samples (tests/fixtures/corpus)", train_s, held_s)

@@ -14,9 +14,10 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// English text to train a test tokenizer on: the project's own documentation.
+/// English text to train a test tokenizer on: a fixed slice of the pretraining corpus
+/// (tests/fixtures/corpus/README.md says how it is made).
 pub fn corpus() -> PathBuf {
-    root().join("README.md")
+    root().join("tests/fixtures/corpus/small-sample.txt")
 }
 
 /// A unigram tokenizer trained once per test process on [`corpus`], saved as `tokenizer.json`.

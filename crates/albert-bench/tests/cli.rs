@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[path = "../../../tests/support/docs_commands.rs"]
+mod docs_commands;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -168,4 +171,15 @@ fn compare_without_the_anchors_packages_fails_before_measuring() {
     // Failed before any work: the report directory (where variants are made) was never created.
     // (Checked after the matrix, as before the pre-check, it would hold the exports.)
     assert!(!report.exists(), "failed before exporting or measuring");
+}
+
+/// Every `albert-bench` command line in the README, docs/ and the crate READMEs uses a subcommand and
+/// flags the binary has.
+#[test]
+fn documented_albert_bench_commands_exist() {
+    docs_commands::check(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "albert-bench",
+        std::path::Path::new(env!("CARGO_BIN_EXE_albert-bench")),
+    );
 }

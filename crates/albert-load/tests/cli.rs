@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[path = "../../../tests/support/docs_commands.rs"]
+mod docs_commands;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -117,5 +120,16 @@ fn a_bounded_run_reports_every_level_and_charts_it() {
         svg.starts_with("<svg") && svg.contains("albert-serve"),
         "{}",
         &svg[..200.min(svg.len())]
+    );
+}
+
+/// Every `albert-load` command line in the README, docs/ and the crate READMEs uses a subcommand and
+/// flags the binary has.
+#[test]
+fn documented_albert_load_commands_exist() {
+    docs_commands::check(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "albert-load",
+        std::path::Path::new(env!("CARGO_BIN_EXE_albert-load")),
     );
 }

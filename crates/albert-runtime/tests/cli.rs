@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[path = "../../../tests/support/docs_commands.rs"]
+mod docs_commands;
+
 use std::process::Command;
 
 const MODEL: &str = concat!(
@@ -87,4 +90,15 @@ fn errors_are_messages() {
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("running on onnxruntime (cpu)"));
     }
+}
+
+/// Every `albert-run` command line in the README, docs/ and the crate READMEs uses a subcommand and
+/// flags the binary has.
+#[test]
+fn documented_albert_run_commands_exist() {
+    docs_commands::check(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "albert-run",
+        std::path::Path::new(env!("CARGO_BIN_EXE_albert-run")),
+    );
 }

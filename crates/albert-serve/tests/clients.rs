@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[path = "../../../tests/support/docs_commands.rs"]
+mod docs_commands;
+
 mod common;
 
 use std::process::Command;
@@ -227,4 +230,15 @@ fn every_flag_reads_its_environment_variable() {
     assert_eq!(unauthorized, 401);
     assert_eq!(info["models"][0]["name"], "envmodel", "{info}");
     assert_eq!(info["limits"]["max_client_batch_size"], 3, "{info}");
+}
+
+/// Every `albert-serve` command line in the README, docs/ and the crate READMEs uses a subcommand and
+/// flags the binary has.
+#[test]
+fn documented_albert_serve_commands_exist() {
+    docs_commands::check(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "albert-serve",
+        std::path::Path::new(env!("CARGO_BIN_EXE_albert-serve")),
+    );
 }

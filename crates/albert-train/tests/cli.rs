@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[path = "../../../tests/support/docs_commands.rs"]
+mod docs_commands;
+
 use std::process::Command;
 
 fn albert_train(args: &[&str]) -> std::process::Output {
@@ -371,7 +374,7 @@ fn experiments_script_writes_both_tables() {
             .arg("--config")
             .arg(&config)
             .arg("--train")
-            .arg(root.join("README.md"))
+            .arg(root.join("tests/fixtures/corpus/small-sample.txt"))
             .arg("--heldout")
             .arg(&heldout)
             .arg("--downstream")
@@ -606,4 +609,15 @@ fn a_run_directory_takes_one_trainer_at_a_time() {
         String::from_utf8_lossy(&trained.stderr)
     );
     assert!(run.join("metrics.jsonl").exists());
+}
+
+/// Every `albert-train` command line in the README, docs/ and the crate READMEs uses a subcommand and
+/// flags the binary has.
+#[test]
+fn documented_albert_train_commands_exist() {
+    docs_commands::check(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "albert-train",
+        std::path::Path::new(env!("CARGO_BIN_EXE_albert-train")),
+    );
 }

@@ -299,8 +299,13 @@ fn run(options: &PretrainOptions) -> albert_train::Result<albert_train::pretrain
 fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
     let tokenizer = output.parent().unwrap().join("tokenizer.json");
     if !tokenizer.exists() {
-        let t = albert_core::tokenizer::train_unigram(&[root().join("README.md").as_path()], 300)
-            .unwrap();
+        let t = albert_core::tokenizer::train_unigram(
+            &[root()
+                .join("tests/fixtures/corpus/small-sample.txt")
+                .as_path()],
+            300,
+        )
+        .unwrap();
         albert_core::tokenizer::save(&t, &tokenizer).unwrap();
     }
     let vocab = albert_core::tokenizer::load(&tokenizer)
@@ -319,7 +324,7 @@ fn options(output: &Path, steps: u64, resume: bool) -> PretrainOptions {
             ..AlbertConfig::default()
         },
         tokenizer,
-        train_files: vec![root().join("README.md")],
+        train_files: vec![root().join("tests/fixtures/corpus/small-sample.txt")],
         eval_files: vec![],
         output: output.to_path_buf(),
         instances: InstanceOptions {
@@ -505,7 +510,7 @@ fn evaluate_scores_the_heads_it_has_and_probes_both_sentence_tasks() {
     let evaluate_options = EvaluateOptions {
         model: summary.last_checkpoint.clone(),
         eval_files: vec![heldout.clone()],
-        probe_train_files: vec![root().join("README.md")],
+        probe_train_files: vec![root().join("tests/fixtures/corpus/small-sample.txt")],
         max_seq_length: 48,
         examples: options.eval_batches * options.batch_size,
         probe_examples: 200,

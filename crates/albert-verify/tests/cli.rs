@@ -2,6 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+#[path = "../../../tests/support/docs_commands.rs"]
+mod docs_commands;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -101,5 +104,27 @@ fn bad_arguments_are_messages() {
     assert!(
         stderr.contains("unknown task") && stderr.contains("masked-lm"),
         "{stderr}"
+    );
+}
+
+/// Every `albert-export` command line in the README, docs/ and the crate READMEs uses a subcommand and
+/// flags the binary has.
+#[test]
+fn documented_albert_export_commands_exist() {
+    docs_commands::check(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "albert-export",
+        std::path::Path::new(env!("CARGO_BIN_EXE_albert-export")),
+    );
+}
+
+/// Every `albert-convert` command line in the README, docs/ and the crate READMEs uses a subcommand and
+/// flags the binary has.
+#[test]
+fn documented_albert_convert_commands_exist() {
+    docs_commands::check(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")),
+        "albert-convert",
+        std::path::Path::new(env!("CARGO_BIN_EXE_albert-convert")),
     );
 }
