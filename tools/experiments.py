@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"(the others are '{PENDING}')")
     ap.add_argument("--jobs", type=int, default=1,
                     help="runs trained at a time, each with an equal share of the cores and its output in "
-                         "OUT/RUN.log (default 1; on 2 cores two runs gained little over one, measured: see the README)")
+                         "OUT/RUN.log (default 1; on 2 cores two runs gained little over one, measured: docs/experiments-paper.md)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 4 steps, small eval/probe sets, 1 fine-tuning epoch (numbers meaningless)")
     argv = sys.argv[1:] if argv is None else argv

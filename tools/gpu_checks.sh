@@ -11,7 +11,7 @@
 # and peak GPU memory (nvidia-smi, sampled every 0.2 s), for the bundled model's config and for
 # ALBERT-base shapes, in float32 and with --bf16. Prints a Markdown table; the runs' metrics stay
 # under $OUT (or /tmp/gpu-checks). ONNX Runtime's CUDA/TensorRT providers are not checked: the
-# onnxruntime-gpu libraries (~300 MB) cannot be carried to that machine (../shared/SETUP-NOTES.md).
+# onnxruntime-gpu libraries (~300 MB) cannot be carried to that machine (docs/gpu.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BIN:-target/release}

@@ -1,7 +1,7 @@
 //! Lets the binaries and tests of this crate find libtorch at run time without LD_LIBRARY_PATH:
 //! torch-sys tells dependents where libtorch is (`DEP_TCH_LIBTORCH_LIB`); we put that folder in the
 //! rpath. `--no-as-needed` keeps `libtorch_cuda.so` linked even though no symbol of it is used
-//! directly; without it a GPU machine would never see CUDA (see SETUP-NOTES.md).
+//! directly; without it a GPU machine would never see CUDA (docs/DESIGN.md, "Build set-up"; docs/gpu.md).
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {

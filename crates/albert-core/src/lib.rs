@@ -30,3 +30,8 @@ pub use error::{AlbertError, Result};
 pub use fsutil::write_atomic;
 pub use params::{Head, LayerSlot, ParamSpec, Parts, SentenceHead};
 pub use task::{OutputShape, Task};
+
+// The README's examples compile as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -24,3 +24,8 @@ pub mod reference;
 pub use error::{OnnxError, Result};
 pub use export::{ExportOptions, ExportSummary, Task, build_model, export_dir};
 pub use inputs::ModelInputs;
+
+// The README's examples compile as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -46,3 +46,13 @@ pub use tasks::classify::Classification;
 pub use tasks::embed::{EmbedOptions, Pooling, cosine};
 pub use tasks::fill_mask::{MaskCandidate, MaskPrediction};
 pub use tasks::token_classify::WordLabel;
+
+// The README's examples compile as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;
+
+// The repository README's library example too.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct RepositoryReadmeExample;

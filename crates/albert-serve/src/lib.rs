@@ -11,3 +11,8 @@ pub mod models;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+
+// The README's examples compile as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

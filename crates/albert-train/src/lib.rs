@@ -23,3 +23,8 @@ pub mod run_lock;
 pub use device::DeviceChoice;
 pub use error::{Result, TrainError};
 pub use model::{AlbertModel, AlbertOutput};
+
+// The README's examples compile as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -18,3 +18,8 @@ pub mod error;
 pub mod verify;
 
 pub use error::{Result, VerifyError};
+
+// The README's examples compile as doc tests, so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExamples;

@@ -142,8 +142,8 @@ pub struct OrtOptions {
     /// `session.set_denormal_as_zero`, off in ONNX Runtime itself) [default: true]. A model's
     /// attention can drift into subnormal probabilities (4.5 % of them in our NSP experiment),
     /// and each operation on one takes a microcode assist on x86; below 1.2e-38 they change no
-    /// output (identical outputs on that model, and it ran 1.20× faster at 2 threads; see the
-    /// README, "Measure it"). The calling thread keeps the application's own flags.
+    /// output (identical outputs on that model, and it ran 1.20× faster at 2 threads;
+    /// docs/benchmarking.md, "Subnormal floats"). The calling thread keeps the application's own flags.
     pub flush_denormals: bool,
     /// Let the intra-op threads spin-wait for work between runs (ONNX Runtime's
     /// `session.intra_op.allow_spinning`) [default: true, as ONNX Runtime]. Spinning shaves a
