@@ -44,14 +44,24 @@ pub struct Ratio {
     pub ratio: f64,
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+/// The anchors' Python program (tools/bench_anchors.py), built into the binary and written into
+/// the report directory when it runs, so `--compare` needs no checkout of this repository.
+const ANCHORS_SCRIPT: &str = include_str!("../../../tools/bench_anchors.py");
 
+/// `--python`, else the first `.venv/bin/python` walking up from the current directory (the
+/// project's venv, which tools/setup.sh makes), else `python3` from `PATH`.
 fn python(cli: &Cli) -> PathBuf {
-    cli.python
-        .clone()
-        .unwrap_or_else(|| repo().join(".venv/bin/python"))
+    if let Some(python) = &cli.python {
+        return python.clone();
+    }
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            cwd.ancestors()
+                .map(|dir| dir.join(".venv/bin/python"))
+                .find(|python| python.exists())
+        })
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 /// Runs `command` (the anchors' Python, `python`); a failure names `what` and how to install the
@@ -94,7 +104,9 @@ pub fn run_anchors(
     threads: &[usize],
 ) -> Result<Vec<Anchor>> {
     let python = python(cli);
-    let script = repo().join("tools/bench_anchors.py");
+    let script = cli.report.join("bench_anchors.py");
+    std::fs::write(&script, ANCHORS_SCRIPT)
+        .with_context(|| format!("writing {}", script.display()))?;
     let join = |v: &[usize]| v.iter().map(usize::to_string).collect::<Vec<_>>().join(",");
     let mut anchors = Vec::new();
     for &t in threads {

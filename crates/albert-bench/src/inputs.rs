@@ -9,18 +9,16 @@ use anyhow::{Context, Result, bail};
 use ndarray::Array2;
 
 /// Token ids of the text, in order, without special tokens.
-pub fn token_stream(tokenizer: &tokenizers::Tokenizer, text: &Path) -> Result<Vec<i64>> {
-    let content = std::fs::read_to_string(text)
-        .with_context(|| format!("reading --text {}", text.display()))?;
+pub fn token_stream(tokenizer: &tokenizers::Tokenizer, text: &str, name: &str) -> Result<Vec<i64>> {
     let mut ids = Vec::new();
-    for line in content.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let encoding = tokenizer
             .encode(line, false)
-            .map_err(|e| anyhow::anyhow!("tokenizing {}: {e}", text.display()))?;
+            .map_err(|e| anyhow::anyhow!("tokenizing {name}: {e}"))?;
         ids.extend(encoding.get_ids().iter().map(|&i| i64::from(i)));
     }
     if ids.is_empty() {
-        bail!("--text {} holds no text", text.display());
+        bail!("{name} holds no text");
     }
     Ok(ids)
 }

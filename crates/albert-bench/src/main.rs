@@ -151,7 +151,7 @@ struct Cli {
     /// optimizer and with its int8 quantize_dynamic) and report our best variant's ratio to each.
     #[arg(long)]
     compare: bool,
-    /// Python for --compare [default: the project's .venv].
+    /// Python for --compare [default: the first .venv/bin/python above the current directory, else python3].
     #[arg(long)]
     python: Option<PathBuf>,
     /// CUDA device for ort-cuda and ort-tensorrt.
@@ -217,9 +217,9 @@ impl Row {
     }
 }
 
-fn default_text() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/corpus/heldout-sample.txt")
-}
+/// The committed held-out corpus sample, built into the binary: real sentences for the inputs
+/// wherever the binary runs (no path of the build machine).
+const HELDOUT_SAMPLE: &str = include_str!("../../../tests/fixtures/corpus/heldout-sample.txt");
 
 /// The export directory to benchmark: the input, or its export when it is a checkpoint.
 fn export_of(model: &Path, work: &Path) -> Result<PathBuf> {
@@ -397,9 +397,18 @@ fn main() -> Result<()> {
     }
     let tokenizer = albert_core::tokenizer::load(&tokenizer_path)?;
     let special = |t: &str| tokenizer.token_to_id(t).map(i64::from);
-    let (cls, sep) = (special("[CLS]").unwrap_or(2), special("[SEP]").unwrap_or(3));
-    let text = cli.text.clone().unwrap_or_else(default_text);
-    let stream = inputs::token_stream(&tokenizer, &text)?;
+    let (cls, sep) = (
+        special(albert_core::tokenizer::CLS).unwrap_or(2),
+        special(albert_core::tokenizer::SEP).unwrap_or(3),
+    );
+    let stream = match &cli.text {
+        Some(path) => {
+            let content = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --text {}", path.display()))?;
+            inputs::token_stream(&tokenizer, &content, &format!("--text {}", path.display()))?
+        }
+        None => inputs::token_stream(&tokenizer, HELDOUT_SAMPLE, "the held-out corpus sample")?,
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cli.threads.clone().unwrap_or_else(|| vec![cores]);
 

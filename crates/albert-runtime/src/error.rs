@@ -114,8 +114,10 @@ pub enum RuntimeError {
     },
 
     #[error(
-        "the ONNX Runtime library was not found (looked at: {looked}); run tools/setup.sh, set \
-         ORT_DYLIB_PATH to libonnxruntime.so.1.31.1, or pass its path in OrtOptions::library"
+        "the ONNX Runtime library was not found (looked at: {looked}); install the onnxruntime \
+         wheel (`pip install onnxruntime==1.31.1`; tools/setup.sh does it in the project's .venv) \
+         and set ORT_DYLIB_PATH to its capi/libonnxruntime.so.1.31.1, pass the path with \
+         --ort-library (OrtOptions::library), or ship the library beside the executable"
     )]
     /// No ONNX Runtime shared library exists at any of the candidate paths.
     OrtLibraryNotFound {

@@ -92,6 +92,62 @@ fn errors_are_messages() {
     }
 }
 
+/// A copy of `albert-run` in an empty directory, run from there: no venv above it or above the
+/// working directory, and no ORT_DYLIB_PATH.
+fn shipped_albert_run(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let exe = dir.join("albert-run");
+    std::fs::copy(env!("CARGO_BIN_EXE_albert-run"), &exe).unwrap();
+    Command::new(&exe)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("ORT_DYLIB_PATH")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("run the copied albert-run")
+}
+
+/// ONNX Runtime is found beside a shipped executable, and where it is nowhere the error lists
+/// the places tried and says how to fix it (issue #20: no path from the build machine).
+#[test]
+fn onnx_runtime_is_found_beside_the_executable_or_the_error_says_where_it_looked() {
+    let model = std::fs::canonicalize(MODEL).unwrap();
+    let model = model.to_str().unwrap();
+    let bare = tempfile::tempdir().unwrap();
+    let out = shipped_albert_run(bare.path(), &[model, "embed", "the model runs."]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ran without a library: {stderr}");
+    assert!(
+        stderr.contains("ONNX Runtime library was not found")
+            && stderr.contains(&bare.path().join("libonnxruntime.so").display().to_string())
+            && stderr.contains("ORT_DYLIB_PATH")
+            && stderr.contains("--ort-library"),
+        "{stderr}"
+    );
+    // tract needs no library at all.
+    let out = shipped_albert_run(
+        bare.path(),
+        &[model, "embed", "the model runs.", "--backend", "tract"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let shipped = tempfile::tempdir().unwrap();
+    let venv_library =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/onnxruntime.so");
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(venv_library).unwrap(),
+        shipped.path().join("libonnxruntime.so"),
+    )
+    .unwrap();
+    let out = shipped_albert_run(shipped.path(), &[model, "embed", "the model runs."]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("onnxruntime (cpu)"), "{stderr}");
+}
+
 /// Every `albert-run` command line in the README, docs/ and the crate READMEs uses a subcommand and
 /// flags the binary has.
 #[test]

@@ -101,7 +101,9 @@ impl TextSample {
             .collect();
         Ok(TextSample {
             batches: drift::text_batches(&tokenizer, &lines, 16, max_length.min(128))?,
-            mask_id: tokenizer.token_to_id("[MASK]").map(i64::from),
+            mask_id: tokenizer
+                .token_to_id(albert_core::tokenizer::MASK)
+                .map(i64::from),
         })
     }
 }

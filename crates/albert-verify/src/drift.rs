@@ -111,8 +111,12 @@ pub fn text_batches(
     batch: usize,
     max_length: usize,
 ) -> Result<Vec<ModelInputs>> {
-    let mask_id = tokenizer.token_to_id("[MASK]").map(i64::from);
-    let pad = tokenizer.token_to_id("<pad>").map_or(0, i64::from);
+    let mask_id = tokenizer
+        .token_to_id(albert_core::tokenizer::MASK)
+        .map(i64::from);
+    let pad = tokenizer
+        .token_to_id(albert_core::tokenizer::PAD)
+        .map_or(0, i64::from);
     let mut out = Vec::new();
     for chunk in sentences.chunks(batch.max(1)) {
         let encoded: Vec<Vec<i64>> = chunk

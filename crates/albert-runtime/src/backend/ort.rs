@@ -183,7 +183,21 @@ impl OrtOptions {
     }
 }
 
-/// Where the library is looked for, in order.
+/// The ONNX Runtime shared library's file name on this platform (`libonnxruntime.so` on Linux).
+fn library_file_name() -> String {
+    format!(
+        "{}onnxruntime{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Where the library is looked for, in order (docs/runtime.md, "Where ONNX Runtime is looked
+/// for"): the explicit path (`OrtOptions::library`, `--ort-library`); `$ORT_DYLIB_PATH`; beside
+/// the executable and in `../lib` from it (a shipped binary); then a development venv
+/// (`.venv/onnxruntime.so`, the link tools/setup.sh makes), walking up from the current
+/// directory and then from the executable (`target/<profile>/<exe>` sits inside the checkout).
+/// Nothing here is a path of the machine the crate was built on.
 pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(p) = explicit {
@@ -192,14 +206,22 @@ pub fn library_candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
         candidates.push(PathBuf::from(p));
     }
-    // The venv of the checkout this crate was built in, then one above the running executable
-    // (target/<profile>/<exe> → <checkout>/.venv).
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/onnxruntime.so"));
-    if let Ok(exe) = std::env::current_exe() {
-        for dir in exe.ancestors().skip(1).take(4) {
-            candidates.push(dir.join(".venv/onnxruntime.so"));
-        }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf));
+    if let Some(dir) = &exe_dir {
+        candidates.push(dir.join(library_file_name()));
+        candidates.push(dir.join("../lib").join(library_file_name()));
     }
+    let venv_library = Path::new(".venv").join("onnxruntime.so");
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.extend(cwd.ancestors().map(|dir| dir.join(&venv_library)));
+    }
+    if let Some(dir) = &exe_dir {
+        candidates.extend(dir.ancestors().take(4).map(|dir| dir.join(&venv_library)));
+    }
+    let mut seen = std::collections::HashSet::new();
+    candidates.retain(|path| seen.insert(path.clone()));
     candidates
 }
 

@@ -4,6 +4,7 @@
 //! `max_predictions`; each chosen token is replaced by `[MASK]` 80% of the time, by a random token
 //! 10%, and kept 10%.
 
+use albert_core::tokenizer::{CLS, MASK, PAD, SEP, UNK};
 use rand::{Rng, RngExt};
 
 /// Ids the data pipeline needs.
@@ -25,16 +26,21 @@ impl SpecialIds {
     /// From an ALBERT-style tokenizer (`[CLS]`, `[SEP]`, `[MASK]`, `<pad>`).
     pub fn from_tokenizer(tokenizer: &tokenizers::Tokenizer) -> crate::Result<Self> {
         let id = |t: &str| {
-            tokenizer.token_to_id(t).ok_or_else(|| crate::TrainError::BadInput {
-                name: "tokenizer",
-                message: format!("has no {t} token (ALBERT's special tokens are <pad> <unk> [CLS] [SEP] [MASK])"),
-            })
+            tokenizer
+                .token_to_id(t)
+                .ok_or_else(|| crate::TrainError::BadInput {
+                    name: "tokenizer",
+                    message: format!(
+                        "has no {t} token (ALBERT's special tokens are {})",
+                        albert_core::tokenizer::SPECIAL_TOKENS.join(" ")
+                    ),
+                })
         };
         let vocab_size = tokenizer.get_vocab_size(true) as u32;
         let word_start = (0..vocab_size)
             .map(|i| tokenizer.id_to_token(i).is_some_and(|t| t.starts_with('▁')))
             .collect();
-        let specials = [id("[CLS]")?, id("[SEP]")?, id("[MASK]")?, id("<pad>")?];
+        let specials = [id(CLS)?, id(SEP)?, id(MASK)?, id(PAD)?];
         Ok(SpecialIds {
             cls: specials[0],
             sep: specials[1],
@@ -46,7 +52,7 @@ impl SpecialIds {
                 .max()
                 .copied()
                 .unwrap_or(0)
-                .max(id("<unk>").unwrap_or(0))
+                .max(id(UNK).unwrap_or(0))
                 + 1,
             word_start,
         })

@@ -525,7 +525,9 @@ pub(crate) fn encode_splits<E, T>(
 
 /// The id batches are padded with: `<pad>`, or 0 when the vocabulary has none.
 pub(crate) fn pad_id(tokenizer: &tokenizers::Tokenizer) -> i64 {
-    tokenizer.token_to_id("<pad>").map_or(0, i64::from)
+    tokenizer
+        .token_to_id(albert_core::tokenizer::PAD)
+        .map_or(0, i64::from)
 }
 
 /// Truncates every encoding to `max_length` tokens (pairs: the longest segment first).
