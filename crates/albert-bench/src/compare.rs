@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use albert_onnx::export::Task;
 
-use crate::{Cli, Row};
+use crate::cli::Cli;
+use crate::row::Row;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Anchor {

@@ -2,11 +2,13 @@
 //! into full rows `[CLS] … [SEP]` of exactly the requested length, consecutive rows continuing
 //! the text (so every cell sees real token statistics, not random ids).
 
-use std::path::Path;
-
 use albert_runtime::ModelInputs;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use ndarray::Array2;
+
+/// The committed held-out corpus sample, built into the binary: real sentences for the inputs
+/// wherever the binary runs (no path of the build machine).
+pub const HELDOUT_SAMPLE: &str = include_str!("../../../tests/fixtures/corpus/heldout-sample.txt");
 
 /// Token ids of the text, in order, without special tokens.
 pub fn token_stream(tokenizer: &tokenizers::Tokenizer, text: &str, name: &str) -> Result<Vec<i64>> {

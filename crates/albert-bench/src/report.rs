@@ -7,8 +7,8 @@ use anyhow::Result;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use plotters::prelude::*;
 
-use crate::Row;
 use crate::compare::Ratio;
+use crate::row::Row;
 
 fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))

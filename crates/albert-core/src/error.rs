@@ -70,6 +70,10 @@ pub enum AlbertError {
     #[error("{path}: tokenizer: {message}")]
     Tokenizer { path: PathBuf, message: String },
 
+    /// A text the tokenizer could not encode as asked (e.g. a question too long for any window).
+    #[error("tokenizing: {0}")]
+    Tokenization(String),
+
     #[error("tensor `{name}`: {found} values do not fill shape {shape:?} ({expected} values)")]
     TensorLength {
         name: String,

@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 mod fsutil;
 pub mod params;
+pub mod qa;
 pub mod task;
 pub mod tokenizer;
 

@@ -193,17 +193,6 @@ impl Pipeline {
         }
     }
 
-    /// Tokenizes with character offsets, applying the pipeline's truncation policy.
-    /// `only_second` truncates only segment B (question answering's context).
-    pub(crate) fn encode(
-        &self,
-        index: usize,
-        input: TextInput<'_>,
-        only_second: bool,
-    ) -> Result<Encoding> {
-        self.encode_with(index, input, self.truncation, only_second)
-    }
-
     /// Tokenizes one input with character offsets under the given truncation policy (a server
     /// takes it per request) and checks its ids against the vocabulary. `index` names the input
     /// in errors; `only_second` truncates only segment B (question answering's context).
@@ -390,7 +379,7 @@ impl Pipeline {
     }
 
     /// Checks token ids against the model's vocabulary (a tokenizer/model mismatch).
-    fn check_ids(&self, index: usize, encoding: &Encoding) -> Result<()> {
+    pub(crate) fn check_ids(&self, index: usize, encoding: &Encoding) -> Result<()> {
         let vocab = self.config.vocab_size as u32;
         match encoding.get_ids().iter().find(|&&id| id >= vocab) {
             Some(id) => Err(RuntimeError::InvalidInput(format!(
@@ -400,19 +389,15 @@ impl Pipeline {
         }
     }
 
-    /// Tokenizes and checks a list of inputs.
-    pub(crate) fn encode_all(
-        &self,
-        inputs: &[TextInput<'_>],
-        only_second: bool,
-    ) -> Result<Vec<Encoding>> {
+    /// Tokenizes and checks a list of inputs under the pipeline's truncation policy.
+    pub(crate) fn encode_all(&self, inputs: &[TextInput<'_>]) -> Result<Vec<Encoding>> {
         if inputs.is_empty() {
             return Err(RuntimeError::Empty("no texts given"));
         }
         inputs
             .iter()
             .enumerate()
-            .map(|(i, input)| self.encode(i, *input, only_second))
+            .map(|(i, input)| self.encode_with(i, *input, self.truncation, false))
             .collect()
     }
 }

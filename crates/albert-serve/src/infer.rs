@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
 use tokenizers::Encoding;
 
-use crate::batcher::Job;
+use crate::batcher::{Job, Pending};
 use crate::error::ApiError;
 use crate::models::ServedModel;
 use crate::state::AppState;
@@ -167,7 +167,8 @@ pub async fn run(
     };
     let pipeline = model.pipeline.clone();
     let started = Instant::now();
-    let _pending = model.batcher.pending();
+    // Counted as pending while it tokenizes, so the batcher waits for it (batcher.rs).
+    let tokenizing = model.batcher.pending();
     let encodings = blocking(move || {
         inputs
             .iter()
@@ -177,7 +178,18 @@ pub async fn run(
     })
     .await??;
     timing.tokenization = started.elapsed();
+    run_encoded(model, encodings, tokenizing, timing).await
+}
 
+/// Runs encodings already made and checked (e.g. the windows of a long question-answering
+/// context) through the model's batcher and returns their rows in order. `_pending` is the
+/// request's `batcher.pending()` guard, taken before it tokenized, held until its rows are back.
+pub async fn run_encoded(
+    model: &ServedModel,
+    encodings: Vec<Arc<Encoding>>,
+    _pending: Pending,
+    timing: &mut Timing,
+) -> Result<Vec<Row>, ApiError> {
     let (reply, mut results) = tokio::sync::mpsc::unbounded_channel();
     let jobs = encodings
         .iter()

@@ -263,6 +263,43 @@ async fn every_route_matches_the_runtime_on_both_engines() {
             body["answer"].as_str().unwrap()
         );
 
+        // A context longer than the model takes is read in windows, the same as the runtime
+        // reads it (it used to be a 422 without `truncate`).
+        let mut long_context = TEXTS.join(" ");
+        while reader
+            .tokenizer()
+            .encode(long_context.as_str(), true)
+            .unwrap()
+            .len()
+            <= 2 * reader.max_length()
+        {
+            long_context = format!("{long_context} {}", TEXTS.join(" "));
+        }
+        assert!(
+            reader
+                .answer_windows(question, &long_context)
+                .unwrap()
+                .len()
+                > 2
+        );
+        let want = reader.answer(question, &long_context).unwrap();
+        let (status, body) = post(
+            &client,
+            server.at("/question-answering"),
+            json!({"model": "question-answering", "inputs": {"question": question, "context": long_context}}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["answer"], want.text.as_str());
+        assert_eq!(
+            (
+                body["start"].as_u64().unwrap(),
+                body["end"].as_u64().unwrap()
+            ),
+            (want.start as u64, want.end as u64)
+        );
+        assert!((body["score"].as_f64().unwrap() as f32 - want.score).abs() <= 1e-5);
+
         // /fill-mask: one mask gives a flat list of candidates, HF's shape.
         let filler = pipeline(&dir(Task::MaskedLm), backend);
         let text = "ALBERT shares one set of [MASK] weights.";

@@ -232,7 +232,7 @@ struct FinetuneArgs {
     #[arg(long, default_value = "answers")]
     answers_column: String,
     /// question-answering: tokens shared by consecutive windows of a long context.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = albert_core::qa::DOC_STRIDE)]
     doc_stride: usize,
     /// question-answering: longest answer considered at validation, in tokens.
     #[arg(long, default_value_t = 30)]

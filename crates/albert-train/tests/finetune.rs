@@ -316,6 +316,23 @@ fn question_answering_finds_the_span_across_windows() {
         )
         .unwrap();
     assert_eq!(answer.text, "onnx checkpoint", "{answer:?}");
+
+    // A context several times longer than the model takes (64 positions), the phrase planted
+    // near its end: the runtime reads it in windows, as validation did, and finds the phrase
+    // (it used to refuse the context as too long, or with truncation cut the phrase off).
+    let mut found = 0;
+    for (i, chunk) in sentences(700, 24).chunks(6).enumerate() {
+        let joined = chunk.join(" ");
+        let mut words: Vec<&str> = joined.split_whitespace().collect();
+        let at = words.len() - 3 - i;
+        words.splice(at..at, ["onnx", "checkpoint"]);
+        let context = words.join(" ");
+        let windows = pipeline.answer_windows("where is it?", &context).unwrap();
+        assert!(windows.len() >= 3, "{} windows", windows.len());
+        let answer = pipeline.answer("where is it?", &context).unwrap();
+        found += usize::from(answer.text == "onnx checkpoint");
+    }
+    assert!(found >= 3, "{found} of 4 long contexts answered");
 }
 
 #[test]

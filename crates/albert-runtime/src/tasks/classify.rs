@@ -35,7 +35,7 @@ impl Pipeline {
 
     fn classify_inputs(&self, inputs: &[TextInput<'_>]) -> Result<Vec<Classification>> {
         self.require_output("logits", "classify", "sequence-classification")?;
-        let encodings = self.encode_all(inputs, false)?;
+        let encodings = self.encode_all(inputs)?;
         self.run_batched(&encodings)?
             .into_iter()
             .map(|(outputs, row)| self.classify_row(&outputs, row))

@@ -35,7 +35,7 @@ impl Pipeline {
     pub fn embed(&self, texts: &[&str], options: EmbedOptions) -> Result<Vec<Vec<f32>>> {
         self.require_output(embed_output(options.pooling), "embed", "base")?;
         let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::Single(t)).collect();
-        let encodings = self.encode_all(&inputs, false)?;
+        let encodings = self.encode_all(&inputs)?;
         let runs = self.run_batched(&encodings)?;
         encodings
             .iter()

@@ -37,7 +37,7 @@ impl Pipeline {
     /// (`logits`) or a `pretraining` one (`prediction_logits`).
     pub fn fill_mask(&self, text: &str, top_k: usize) -> Result<Vec<MaskPrediction>> {
         self.fill_mask_output()?;
-        let encodings = self.encode_all(&[TextInput::Single(text)], false)?;
+        let encodings = self.encode_all(&[TextInput::Single(text)])?;
         self.mask_positions(&encodings[0])?;
         let (outputs, row) = self.run_batched(&encodings)?.remove(0);
         self.fill_mask_row(&outputs, row, &encodings[0], top_k)

@@ -30,7 +30,7 @@ impl Pipeline {
     pub fn token_classify(&self, texts: &[&str]) -> Result<Vec<Vec<WordLabel>>> {
         self.require_output("logits", "token-classify", "token-classification")?;
         let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::Single(t)).collect();
-        let encodings = self.encode_all(&inputs, false)?;
+        let encodings = self.encode_all(&inputs)?;
         let runs = self.run_batched(&encodings)?;
         texts
             .iter()

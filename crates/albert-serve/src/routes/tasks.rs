@@ -2,12 +2,14 @@
 //! `POST /token-classification`, `POST /question-answering`.
 
 use std::sync::Arc;
+use std::time::Instant;
 
-use albert_runtime::WordLabel;
+use albert_runtime::{ModelOutputs, WordLabel};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use tokenizers::Encoding;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
@@ -285,7 +287,8 @@ pub struct QuestionContext {
 pub struct QuestionAnsweringRequest {
     /// The question and its context.
     pub inputs: QuestionContext,
-    /// Cut a context longer than the model takes instead of failing [default: false].
+    /// Accepted for compatibility and ignored: a context longer than the model takes is read
+    /// in overlapping windows, so nothing is cut [default: false].
     #[serde(default)]
     pub truncate: bool,
     /// The served model (optional when one model is served).
@@ -318,15 +321,35 @@ pub async fn question_answering(
             )));
         }
     }
-    let inputs = vec![Input::Pair(question, context.clone())];
-    let rows = infer::run(&state, model, inputs, request.truncate, true, &mut timing).await?;
+    // A long context is read in overlapping windows, as fine-tuning reads it (albert_core::qa);
+    // each window is one row for the batcher.
+    let pipeline = model.pipeline.clone();
+    let started = Instant::now();
+    let tokenizing = model.batcher.pending();
+    let windows = infer::blocking({
+        let context = context.clone();
+        move || pipeline.answer_windows(&question, &context)
+    })
+    .await?
+    .map_err(|e| ApiError::from_runtime(&e, None))?;
+    timing.tokenization = started.elapsed();
+    let limit = state.limits.max_client_batch_size;
+    if windows.len() > limit {
+        return Err(ApiError::too_large(format!(
+            "the context needs {} windows of {} tokens, more than --max-client-batch-size {limit}",
+            windows.len(),
+            model.pipeline.max_length()
+        )));
+    }
+    let encodings = windows.into_iter().map(Arc::new).collect();
+    let rows = infer::run_encoded(model, encodings, tokenizing, &mut timing).await?;
     let pipeline = model.pipeline.clone();
     let answer = infer::blocking(move || {
-        let row = rows
-            .first()
-            .ok_or_else(|| ApiError::backend("the question was not run"))?;
+        let outputs: Vec<(&ModelOutputs, usize)> =
+            rows.iter().map(|r| (&*r.outputs, r.row)).collect();
+        let windows: Vec<&Encoding> = rows.iter().map(|r| &*r.encoding).collect();
         pipeline
-            .answer_row(&row.outputs, row.row, &context, &row.encoding)
+            .best_answer(&outputs, &windows, &context)
             .map_err(|e| ApiError::from_runtime(&e, None))
     })
     .await??;

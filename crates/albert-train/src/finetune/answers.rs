@@ -9,12 +9,13 @@
 
 use std::path::Path;
 
+use albert_core::qa;
 use serde_json::Value;
 use tch::{Device, Tensor};
 
 use super::data::{Row, bad, read_rows};
 use super::metrics::{answer_f1, exact_match};
-use super::{Evaluation, Inputs, Prepared, Split, Task, encode_splits, pad, pad_id, truncate};
+use super::{Evaluation, Inputs, Prepared, Split, Task, encode_splits, pad, pad_id};
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 
@@ -126,30 +127,15 @@ fn windows(
     tokenizer: &tokenizers::Tokenizer,
     examples: &[QaExample],
     file: &str,
+    max_length: usize,
+    doc_stride: usize,
 ) -> Result<Vec<Feature>> {
     let mut out = Vec::new();
     for (n, e) in examples.iter().enumerate() {
-        let mut encoding = tokenizer
-            .encode_char_offsets((e.question.as_str(), e.context.as_str()), true)
-            .map_err(|err| {
-                bad(
-                    "data",
-                    format!(
-                        "{file}: example {}: {err} (is the question longer than --max-seq-length allows?)",
-                        n + 1
-                    ),
-                )
-            })?;
-        let mut all = encoding.take_overflowing();
-        all.insert(0, encoding);
+        let all = qa::windows(tokenizer, &e.question, &e.context, max_length, doc_stride)
+            .map_err(|err| bad("data", format!("{file}: example {}: {err}", n + 1)))?;
         for window in all {
-            let context_span: Vec<Option<(usize, usize)>> = (0..window.len())
-                .map(|t| {
-                    (window.get_sequence_ids()[t] == Some(1)
-                        && window.get_special_tokens_mask()[t] == 0)
-                        .then(|| window.get_offsets()[t])
-                })
-                .collect();
+            let context_span = qa::context_spans(&window);
             let (mut start, mut end) = (0i64, 0i64);
             if let Some((text, a)) = e.answers.first() {
                 let b = a + text.chars().count();
@@ -185,7 +171,7 @@ fn windows(
 }
 
 pub(crate) fn prepare(
-    mut tokenizer: tokenizers::Tokenizer,
+    tokenizer: tokenizers::Tokenizer,
     max_length: usize,
     doc_stride: usize,
     max_answer_length: usize,
@@ -200,18 +186,9 @@ pub(crate) fn prepare(
             ),
         ));
     }
-    truncate(
-        &mut tokenizer,
-        tokenizers::TruncationParams {
-            max_length,
-            stride: doc_stride,
-            strategy: tokenizers::TruncationStrategy::OnlySecond,
-            ..Default::default()
-        },
-    )?;
     let (train_windows, [validation_windows, test_windows]) =
         encode_splits(train, [validation, test], |examples, split| {
-            windows(&tokenizer, examples, split)
+            windows(&tokenizer, examples, split, max_length, doc_stride)
         })?;
     Ok(Prepared {
         task: Box::new(AnswerTask {
@@ -252,28 +229,6 @@ impl AnswerTask {
     }
 }
 
-/// The best span of one window: (score, first char, end char), over context tokens with
-/// start ≤ end < start + `max_len`.
-fn best_span(
-    start: &[f32],
-    end: &[f32],
-    span: &[Option<(usize, usize)>],
-    max_len: usize,
-) -> Option<(f32, usize, usize)> {
-    let mut best: Option<(f32, usize, usize)> = None;
-    for (i, si) in span.iter().enumerate() {
-        let Some((a, _)) = si else { continue };
-        for (j, sj) in span.iter().enumerate().skip(i).take(max_len) {
-            let Some((_, b)) = sj else { continue };
-            let score = start[i] + end[j];
-            if best.is_none_or(|(s, _, _)| score > s) {
-                best = Some((score, *a, *b));
-            }
-        }
-    }
-    best
-}
-
 impl Task for AnswerTask {
     fn len(&self) -> usize {
         self.train.len()
@@ -296,7 +251,7 @@ impl Task for AnswerTask {
         let (windows, examples) = &self.held_out[split as usize];
         let mut loss = 0.0;
         // Per example: the best span over its windows, and the lowest [CLS] score.
-        let mut best: Vec<Option<(f32, usize, usize)>> = vec![None; examples.len()];
+        let mut best: Vec<Option<qa::Span>> = vec![None; examples.len()];
         let mut null: Vec<f32> = vec![f32::INFINITY; examples.len()];
         for chunk in windows.chunks(batch_size) {
             let items: Vec<&Feature> = chunk.iter().collect();
@@ -308,20 +263,21 @@ impl Task for AnswerTask {
             let e = Vec::<Vec<f32>>::try_from(e.to_device(Device::Cpu))?;
             for ((f, s), e) in chunk.iter().zip(s).zip(e) {
                 null[f.example] = null[f.example].min(s[0] + e[0]);
-                if let Some(candidate) = best_span(&s, &e, &f.context_span, self.max_answer_length)
-                    && best[f.example].is_none_or(|b| candidate.0 > b.0)
-                {
-                    best[f.example] = Some(candidate);
-                }
+                let candidate =
+                    qa::best_span_in_window(0, &s, &e, &f.context_span, self.max_answer_length);
+                best[f.example] = qa::better(best[f.example], candidate);
             }
         }
         let with_unanswerable = examples.iter().any(|e| e.answers.is_empty());
         let (mut em, mut f1) = (0.0, 0.0);
         for ((example, span), null) in examples.iter().zip(&best).zip(&null) {
             let predicted: String = match span {
-                Some((score, a, b)) if !(with_unanswerable && null > score) => {
-                    example.context.chars().skip(*a).take(b - a).collect()
-                }
+                Some(span) if !(with_unanswerable && *null > span.score) => example
+                    .context
+                    .chars()
+                    .skip(span.start)
+                    .take(span.end - span.start)
+                    .collect(),
                 _ => String::new(),
             };
             let gold: Vec<String> = if example.answers.is_empty() {
@@ -345,43 +301,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn best_span_respects_order_length_and_context() {
-        // Tokens: [CLS] q [SEP] c1 c2 c3 [SEP]; context chars 0-3, 4-7, 8-11.
-        let span = vec![
-            None,
-            None,
-            None,
-            Some((0, 3)),
-            Some((4, 7)),
-            Some((8, 11)),
-            None,
-        ];
-        let start = [9.0, 9.0, 0.0, 1.0, 0.0, 5.0, 9.0];
-        let end = [9.0, 9.0, 0.0, 4.0, 0.0, 0.0, 9.0];
-        // The best start (c3) cannot end before itself: c3..c3 = 5; c1..c1 = 5 too but c1 is
-        // first found; start c1 + end c1 = 5, c3 + c3 = 5: the first stays.
-        assert_eq!(best_span(&start, &end, &span, 30), Some((5.0, 0, 3)));
-        let end = [9.0, 9.0, 0.0, 0.0, 0.0, 3.0, 9.0];
-        // c3..c3 = 8 beats c1..c3 = 4; with max length 1 only single tokens count.
-        assert_eq!(best_span(&start, &end, &span, 1), Some((8.0, 8, 11)));
-        assert_eq!(best_span(&start, &end, &[None, None], 5), None);
-    }
-
-    #[test]
     fn windows_overlap_and_label_the_answer_where_it_is_whole() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../tests/fixtures/runtime/tiny-base/tokenizer.json"
         );
-        let mut tokenizer = albert_core::tokenizer::load(Path::new(path)).expect("fixture");
-        tokenizer
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length: 24,
-                stride: 4,
-                strategy: tokenizers::TruncationStrategy::OnlySecond,
-                ..Default::default()
-            }))
-            .expect("truncation");
+        let tokenizer = albert_core::tokenizer::load(Path::new(path)).expect("fixture");
         let words: Vec<String> = (0..40).map(|i| format!("word{i}")).collect();
         let context = format!(
             "{} the onnx model {}",
@@ -394,7 +319,7 @@ mod tests {
             context: context.clone(),
             answers: vec![("the onnx model".into(), start)],
         };
-        let features = windows(&tokenizer, &[example], "test").expect("windows");
+        let features = windows(&tokenizer, &[example], "test", 24, 4).expect("windows");
         assert!(features.len() > 3, "{} windows", features.len());
         let question_len = tokenizer
             .encode("which model?", false)
