@@ -187,6 +187,10 @@ fn every_exported_and_converted_file_passes_the_onnx_checker() {
             .model_path;
         sources.push((format!("{activation:?}-{opset}"), model, opset, false));
     }
+    // A model folded already: the passes then work inside its Scan body.
+    let folded = tmp.path().join("folded-source.onnx");
+    converted(&sources[0].1, &FOLD, &folded);
+    sources.push(("folded".to_string(), folded, 17, false));
     for kind in ["torch-legacy", "torch-dynamo", "ort-optimized"] {
         let (model, _, _) = third_party(kind);
         let opset = read_model(&model).unwrap().opset_import[0].version;
@@ -257,8 +261,8 @@ fn every_exported_and_converted_file_passes_the_onnx_checker() {
             }
         }
     }
-    // 4 exports and 3 fixtures, each converted 24 ways, but for the float16 conversions a
-    // fixture's graph refuses.
-    assert_eq!(files.len(), 7 + 7 * 24 - refused.len());
+    // 4 exports, one folded, and 3 fixtures, each converted 24 ways, but for the float16
+    // conversions a fixture's graph refuses.
+    assert_eq!(files.len(), 8 + 8 * 24 - refused.len());
     assert_onnx_checker_accepts(&files);
 }
