@@ -24,6 +24,30 @@ pub const TOKENIZER_FILE: &str = "tokenizer.json";
 /// the tokenizer; `albert-runtime` loads it).
 pub const MODEL_FILE: &str = "model.onnx";
 
+/// The files a model directory carries beside its weights that the exporter and the converter
+/// copy into theirs — `config.json` and, when present, `tokenizer.json` — each loaded first, the
+/// tokenizer checked against the config's vocabulary, so a broken one is an error naming it here
+/// rather than when the copy is loaded. Returns the names present, in copy order (config first).
+pub fn checked_companions(dir: &Path) -> Result<Vec<&'static str>> {
+    let mut present = Vec::new();
+    let config = dir.join(CONFIG_FILE);
+    let config = if config.exists() {
+        present.push(CONFIG_FILE);
+        Some(AlbertConfig::from_file(&config)?)
+    } else {
+        None
+    };
+    let tokenizer = dir.join(TOKENIZER_FILE);
+    if tokenizer.exists() {
+        match &config {
+            Some(config) => crate::tokenizer::load_for(&tokenizer, config.vocab_size)?,
+            None => crate::tokenizer::load(&tokenizer)?,
+        };
+        present.push(TOKENIZER_FILE);
+    }
+    Ok(present)
+}
+
 /// A dense f32 tensor, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorF32 {

@@ -42,6 +42,33 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
     Tokenizer::from_file(path).map_err(|e| tokenizer_error(path, e))
 }
 
+/// The first of `ids` outside a model's vocabulary of `vocab_size` (config.json's): the one rule
+/// for a tokenizer that is not the model's. The runtime applies it to each encoding, the exporter
+/// and the converter to every id a tokenizer has ([`load_for`]) before copying it.
+pub fn id_outside_vocab(ids: impl IntoIterator<Item = u32>, vocab_size: usize) -> Option<u32> {
+    ids.into_iter().find(|&id| id as usize >= vocab_size)
+}
+
+/// Loads a `tokenizer.json` and checks that every id it has (added tokens included) fits a
+/// model's vocabulary of `vocab_size`; the error names the file, the token and the id.
+pub fn load_for(path: &Path, vocab_size: usize) -> Result<Tokenizer> {
+    let tokenizer = load(path)?;
+    let vocab = tokenizer.get_vocab(true);
+    let outside = id_outside_vocab(vocab.values().copied().max(), vocab_size);
+    if let Some(id) = outside {
+        let token = tokenizer.id_to_token(id).unwrap_or_default();
+        return Err(tokenizer_error(
+            path,
+            format!(
+                "{} tokens, the highest id {id} (`{token}`) is outside the model's vocabulary of \
+                 {vocab_size} (config.json vocab_size); is it the model's tokenizer?",
+                vocab.len()
+            ),
+        ));
+    }
+    Ok(tokenizer)
+}
+
 /// Trains an ALBERT-style unigram tokenizer of `vocab_size` pieces (special tokens included) on
 /// text files. The trainer's choice among equally likely single-character pieces is not
 /// deterministic, so ids of a fresh vocabulary may differ from run to run.

@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use albert_core::checkpoint::{CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE, WEIGHTS_FILE};
+use albert_core::checkpoint::{MODEL_FILE, WEIGHTS_FILE, checked_companions};
 use albert_core::params::{self, SentenceHead, names};
 use albert_core::{AlbertConfig, Checkpoint, Parts, TensorF32};
 use sha2::{Digest, Sha256};
@@ -458,6 +458,8 @@ pub fn export_dir(source: &Path, out_dir: &Path, options: &ExportOptions) -> Res
         ));
     }
     let checkpoint = Checkpoint::read_dir(source)?;
+    // What is copied beside the model is checked before anything is written.
+    let companions = checked_companions(source)?;
     let task = options
         .task
         .unwrap_or_else(|| Task::default_for(&checkpoint.parts));
@@ -482,10 +484,8 @@ pub fn export_dir(source: &Path, out_dir: &Path, options: &ExportOptions) -> Res
     let external_data = proto::initializer_bytes(&model) > options.external_threshold;
     let written = (|| -> Result<u64> {
         // Config and tokenizer first: a model.onnx in place always has its config beside it.
-        copy_atomic(&source.join(CONFIG_FILE), &out_dir.join(CONFIG_FILE))?;
-        let tokenizer = source.join(TOKENIZER_FILE);
-        if tokenizer.exists() {
-            copy_atomic(&tokenizer, &out_dir.join(TOKENIZER_FILE))?;
+        for file in &companions {
+            copy_atomic(&source.join(file), &out_dir.join(file))?;
         }
         proto::write_model(&model_path, model, options.external_threshold)
     })();

@@ -64,6 +64,15 @@ pub fn attr_ints(name: &str, values: &[i64]) -> AttributeProto {
     }
 }
 
+pub fn attr_string(name: &str, value: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.to_string(),
+        r#type: AttributeType::String as i32,
+        s: value.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
 pub fn attr_float(name: &str, value: f32) -> AttributeProto {
     AttributeProto {
         name: name.to_string(),

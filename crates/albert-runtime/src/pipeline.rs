@@ -380,8 +380,8 @@ impl Pipeline {
 
     /// Checks token ids against the model's vocabulary (a tokenizer/model mismatch).
     pub(crate) fn check_ids(&self, index: usize, encoding: &Encoding) -> Result<()> {
-        let vocab = self.config.vocab_size as u32;
-        match encoding.get_ids().iter().find(|&&id| id >= vocab) {
+        let vocab = self.config.vocab_size;
+        match albert_core::tokenizer::id_outside_vocab(encoding.get_ids().iter().copied(), vocab) {
             Some(id) => Err(RuntimeError::InvalidInput(format!(
                 "text {index}: token id {id} is outside the model's vocabulary of {vocab}; is tokenizer.json the model's?"
             ))),

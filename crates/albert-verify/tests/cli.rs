@@ -107,6 +107,92 @@ fn bad_arguments_are_messages() {
     );
 }
 
+/// A copy of `from` (a flat directory) at `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+    }
+}
+
+/// The runtime fixture's tokenizer (400 pieces) with its vocabulary cut to the first `size`.
+fn tokenizer_json(size: usize) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/runtime/tiny-base/tokenizer.json");
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    json["model"]["vocab"]
+        .as_array_mut()
+        .unwrap()
+        .truncate(size);
+    serde_json::to_vec(&json).unwrap()
+}
+
+/// Issue #19, finding 6: what the exporter copies into the model directory is loaded and checked
+/// first (tokenizer.json parses and fits config.json's vocab_size; config.json parses); a bad one
+/// is an error naming the file, and no output file gets its final name.
+#[test]
+fn a_broken_tokenizer_or_config_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    // base_model's config.json: vocab_size 97.
+    let cases: [(&str, &str, Vec<u8>); 3] = [
+        (
+            "malformed-tokenizer",
+            "tokenizer.json",
+            b"{ \"model\": [1, 2".to_vec(),
+        ),
+        ("tokenizer-too-large", "tokenizer.json", tokenizer_json(400)),
+        (
+            "malformed-config",
+            "config.json",
+            b"{ \"vocab_size\": 97,".to_vec(),
+        ),
+    ];
+    for (case, file, bytes) in cases {
+        let checkpoint = tmp.path().join(case);
+        copy_dir(Path::new(&fixture("base_model")), &checkpoint);
+        std::fs::write(checkpoint.join(file), bytes).unwrap();
+        let out = tmp.path().join(format!("{case}-out"));
+        let run = albert_export(&[
+            checkpoint.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--verify",
+        ]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{case}: {stderr}");
+        assert!(
+            stderr.contains(&checkpoint.join(file).display().to_string())
+                && !stderr.contains("panicked"),
+            "{case}: {stderr}"
+        );
+        for name in [
+            "model.onnx",
+            "model.onnx.data",
+            "config.json",
+            "tokenizer.json",
+        ] {
+            assert!(!out.join(name).exists(), "{case}: {name} was written");
+        }
+    }
+    // A tokenizer that fits (97 pieces for vocab_size 97) is copied.
+    let checkpoint = tmp.path().join("fits");
+    copy_dir(Path::new(&fixture("base_model")), &checkpoint);
+    std::fs::write(checkpoint.join("tokenizer.json"), tokenizer_json(97)).unwrap();
+    let out = tmp.path().join("fits-out");
+    let run = albert_export(&[checkpoint.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.join("tokenizer.json")).unwrap(),
+        tokenizer_json(97)
+    );
+}
+
 /// Every `albert-export` command line in the README, docs/ and the crate READMEs uses a subcommand and
 /// flags the binary has.
 #[test]

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use albert_core::compare::{self, Drift};
-use albert_core::{Head, Sharing};
+use albert_core::{Activation, Checkpoint, Head, HiddenAct, Sharing};
 use albert_onnx::convert::{
     self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions, fold,
 };
-use albert_onnx::export::Task;
+use albert_onnx::export::{ExportOptions, Task, export_dir};
 use albert_onnx::graph;
 use albert_onnx::proto::pb::GraphProto;
 use albert_onnx::proto::{self, read_model, write_model};
@@ -102,11 +102,11 @@ fn fusion_covers_every_layer_in_both_flavours() {
             let out = dir.join(format!("{flavour:?}.onnx"));
             let (proto, log) = converted(&model, &options, &out);
             let graph = proto.graph.as_ref().unwrap();
-            // Every layer's GELU, plus the MLM head's (the config's gelu_new → FastGelu).
-            assert_eq!(count_op(graph, "FastGelu"), layers + 1, "{log:?}");
             let mut engines = vec![load_onnxruntime(&out, None).unwrap()];
             match flavour {
                 FuseFlavour::Ort => {
+                    // Every layer's GELU, plus the MLM head's (the config's gelu_new → FastGelu).
+                    assert_eq!(count_op(graph, "FastGelu"), layers + 1, "{log:?}");
                     assert_eq!(count_op(graph, "Attention"), layers, "{log:?}");
                     // Two per layer, and the embeddings' (word + type + position vectors).
                     assert_eq!(
@@ -135,7 +135,11 @@ fn fusion_covers_every_layer_in_both_flavours() {
                         2 * layers + 2,
                         "{log:?}"
                     );
-                    assert!(!has_op(graph, "ReduceMean") && !has_op(graph, "Tanh"));
+                    assert!(!has_op(graph, "ReduceMean"));
+                    // Standard ONNX only (issue #19, finding 7): below opset 20 each GELU (every
+                    // layer's and the MLM head's) is written out in standard ops, one Tanh each.
+                    assert!(!has_domain(graph, "com.microsoft"), "{log:?}");
+                    assert_eq!(count_op(graph, "Tanh"), layers + 1, "{log:?}");
                     engines.push(load_tract(&out).unwrap());
                 }
             }
@@ -145,6 +149,82 @@ fn fusion_covers_every_layer_in_both_flavours() {
                     diff <= LOSSLESS_TOLERANCE,
                     "{sharing:?} {flavour:?}: {diff:e}"
                 );
+            }
+        }
+    }
+}
+
+/// Whether `graph` has a node of `domain`, loop bodies included.
+fn has_domain(graph: &GraphProto, domain: &str) -> bool {
+    graph
+        .node
+        .iter()
+        .any(|n| n.domain == domain || graph::subgraphs(n).any(|g| has_domain(g, domain)))
+}
+
+/// The portable GELU in each form it takes: written out in standard ops below opset 20, the
+/// standard `Gelu` from opset 20 (tract-onnx 0.23 reads its `approximate` attribute), for the
+/// erf and the tanh formula, folded and not, in both engines.
+#[test]
+fn portable_gelu_runs_in_both_engines_at_every_opset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layers = 3;
+    for (case, (activation, opset)) in [
+        (Activation::GeluTanh, 17),
+        (Activation::Gelu, 17),
+        (Activation::GeluTanh, 20),
+        (Activation::Gelu, 21),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut config = tiny(Sharing::All, layers, 1, 1, 61);
+        config.hidden_act = HiddenAct::new(activation);
+        let dir = tmp.path().join(case.to_string());
+        let checkpoint = Checkpoint::random(&config, Head::MaskedLm.parts(), 120 + case as u64)
+            .unwrap()
+            .perturbed(130 + case as u64, 0.3);
+        checkpoint.write_dir(&dir.join("ckpt")).unwrap();
+        let export_options = ExportOptions {
+            task: Some(Task::MaskedLm),
+            opset,
+            ..ExportOptions::default()
+        };
+        let model = export_dir(&dir.join("ckpt"), &dir.join("onnx"), &export_options)
+            .unwrap()
+            .model_path;
+        let inputs = sample_inputs(&checkpoint, 3, 16, 5);
+        let want = run(load_onnxruntime(&model, None).unwrap().as_ref(), &inputs);
+        for loops in [LoopMode::Keep, LoopMode::Fold] {
+            let options = ConvertOptions {
+                fuse: Some(FuseFlavour::Portable),
+                loops,
+                ..ConvertOptions::default()
+            };
+            let out = dir.join(format!("{loops:?}.onnx"));
+            let (proto, log) = converted(&model, &options, &out);
+            let graph = proto.graph.as_ref().unwrap();
+            let what = format!("{activation:?} opset {opset} {loops:?}");
+            assert!(!has_domain(graph, "com.microsoft"), "{what}: {log:?}");
+            let gelu_ops = count_op(graph, "Gelu");
+            let written_out = count_op(graph, "Tanh") + count_op(graph, "Erf");
+            // Every layer's GELU and the MLM head's; folded, the layers share one loop body.
+            let gelus = if loops == LoopMode::Fold {
+                2
+            } else {
+                layers + 1
+            };
+            if opset >= 20 {
+                assert_eq!((gelu_ops, written_out), (gelus, 0), "{what}: {log:?}");
+            } else {
+                assert_eq!((gelu_ops, written_out), (0, gelus), "{what}: {log:?}");
+            }
+            for backend in [
+                load_onnxruntime(&out, None).unwrap(),
+                load_tract(&out).unwrap(),
+            ] {
+                let diff = worst(&want, &run(backend.as_ref(), &inputs));
+                assert!(diff <= LOSSLESS_TOLERANCE, "{what}: {diff:e}");
             }
         }
     }

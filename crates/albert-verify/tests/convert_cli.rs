@@ -231,3 +231,64 @@ fn external_data_outside_the_model_directory_is_refused_and_nothing_is_written()
         );
     }
 }
+
+/// Issue #19, finding 6: what the converter copies into an output directory (config.json,
+/// tokenizer.json) is loaded and checked first; a bad one is an error naming the file, and no
+/// output file gets its final name.
+#[test]
+fn a_broken_tokenizer_or_config_is_refused_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let source = repo("tests/fixtures/runtime/tiny-base");
+    // The fixture's config with a vocabulary smaller than its tokenizer's 400 pieces.
+    let mut small: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(source.join("config.json")).unwrap()).unwrap();
+    small["vocab_size"] = 300.into();
+    let cases: [(&str, &str, Vec<u8>); 3] = [
+        (
+            "malformed-tokenizer",
+            "tokenizer.json",
+            b"{ \"model\": [1, 2".to_vec(),
+        ),
+        (
+            "tokenizer-too-large",
+            "config.json",
+            serde_json::to_vec(&small).unwrap(),
+        ),
+        (
+            "malformed-config",
+            "config.json",
+            b"{ \"vocab_size\": 400,".to_vec(),
+        ),
+    ];
+    for (case, file, bytes) in cases {
+        let input = tmp.path().join(case);
+        std::fs::create_dir_all(&input).unwrap();
+        for name in ["model.onnx", "config.json", "tokenizer.json"] {
+            std::fs::copy(source.join(name), input.join(name)).unwrap();
+        }
+        std::fs::write(input.join(file), bytes).unwrap();
+        let out = tmp.path().join(format!("{case}-out"));
+        let run = albert_convert(&[input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{case}: {stderr}");
+        // The vocabulary check names the tokenizer, the others the malformed file.
+        let named = if case == "tokenizer-too-large" {
+            "tokenizer.json"
+        } else {
+            file
+        };
+        assert!(
+            stderr.contains(&input.join(named).display().to_string())
+                && !stderr.contains("panicked"),
+            "{case}: {stderr}"
+        );
+        for name in [
+            "model.onnx",
+            "config.json",
+            "tokenizer.json",
+            "convert-report.json",
+        ] {
+            assert!(!out.join(name).exists(), "{case}: {name} was written");
+        }
+    }
+}

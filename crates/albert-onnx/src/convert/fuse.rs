@@ -4,8 +4,11 @@
 //!   Add(β)` chain (ours, dynamo's) → `LayerNormalization` (opset 17), both flavours.
 //! * **GELU**: any arrangement of the erf or tanh formula over one input (recognized by evaluating
 //!   the candidate subgraph at sample points against both formulas, so operand order, `Div` vs
-//!   `Mul` and `Pow` vs products do not matter) → `Gelu` / `FastGelu` (ONNX Runtime's
-//!   `com.microsoft` ops, which tract also runs), the preceding bias `Add` folded in.
+//!   `Mul` and `Pow` vs products do not matter) → in the `ort` flavour ONNX Runtime's
+//!   `com.microsoft` `Gelu` / `FastGelu`, the preceding bias `Add` folded in; in the `portable`
+//!   flavour standard ONNX only: the `Gelu` op from opset 20 (`approximate = "tanh"` for the tanh
+//!   formula), and below opset 20 the formula written out in standard ops in the one arrangement
+//!   ONNX Runtime fuses into its GELU kernels when it loads the model ([`standard_gelu`]).
 //! * **SkipLayerNorm** (`ort` flavour): `Add(x, residual) → LayerNormalization` →
 //!   `com.microsoft.SkipLayerNormalization`.
 //! * **Attention** (`ort` flavour): Q, K, V projections of one input, the heads split, scaled
@@ -13,8 +16,14 @@
 //!   one packed `[H, 3H]` weight per distinct (Q, K, V) — stored once however many layers read it
 //!   — and the attention mask as `mask_index`.
 //!
-//! The `portable` flavour uses only what tract also runs (DESIGN.md: tract's `Attention` is the
-//! opset-23 op and its `MultiHeadAttention` takes no mask, so attention stays unfused there).
+//! The `portable` flavour writes standard ONNX only, which tract runs too (DESIGN.md: tract's
+//! `Attention` is the opset-23 op and its `MultiHeadAttention` takes no mask, so attention stays
+//! unfused there). The `ort` flavour's contrib ops need the `com.microsoft` opset import, which
+//! [`super::convert`] adds whenever the graph uses that domain.
+
+// Graphs from third parties: every access is checked (`.get()`), a malformed node is an error
+// naming it (crate::convert::arity runs first) or a pattern that does not match, never a panic.
+#![deny(clippy::indexing_slicing)]
 
 use std::collections::HashMap;
 
@@ -22,7 +31,7 @@ use crate::error::Result;
 use crate::graph::{self, Namer, is_graph_output};
 use crate::proto::pb::tensor_proto::DataType;
 use crate::proto::pb::{GraphProto, NodeProto, TensorProto};
-use crate::proto::{attr_float, attr_int};
+use crate::proto::{attr_float, attr_int, attr_string};
 
 /// Which operator set fused nodes may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,7 +354,9 @@ fn match_gelu(
             .filter(|(_, n)| n.input.contains(&current))
             .map(|(i, _)| i)
             .collect();
-        let [next] = consumers[..] else { break };
+        let &[next] = consumers.as_slice() else {
+            break;
+        };
         let Some(node) = graph.node.get(next) else {
             break;
         };
@@ -482,9 +493,92 @@ fn fuse_layer_norms(graph: &mut GraphProto, outer: &[TensorProto], namer: &mut N
     fused
 }
 
-fn fuse_gelus(graph: &mut GraphProto, outer: &[TensorProto], namer: &mut Namer) -> usize {
+/// A float32 scalar initializer of `graph` holding `value`, made once per graph.
+fn constant(
+    graph: &mut GraphProto,
+    namer: &mut Namer,
+    made: &mut HashMap<u32, String>,
+    value: f32,
+) -> String {
+    made.entry(value.to_bits())
+        .or_insert_with(|| {
+            let name = namer.fresh(&format!("/fuse/Gelu/const_{value}"));
+            graph
+                .initializer
+                .push(crate::proto::tensor_f32(&name, &[], &[value]));
+            name
+        })
+        .clone()
+}
+
+/// The standard-ops GELU of the portable flavour below opset 20, in the arrangements ONNX
+/// Runtime's own fusions recognize (onnxruntime/core/optimizer/fast_gelu_fusion.cc, its first
+/// formula, which is HF's `FastGELUActivation`; gelu_fusion.cc for erf) and so run as one kernel
+/// there: tanh `0.5·x · (1 + tanh(√(2/π)·x · (1 + 0.044715·x·x)))`, erf
+/// `0.5·x · (1 + erf(x / √2))`. tract runs the tanh form as elementwise products, as it ran
+/// `FastGelu` (tract-onnx expands that op to the same products).
+fn standard_gelu(
+    graph: &mut GraphProto,
+    namer: &mut Namer,
+    made: &mut HashMap<u32, String>,
+    kind: GeluKind,
+    x: &str,
+    output: &str,
+) -> Vec<NodeProto> {
+    let one = constant(graph, namer, made, 1.0);
+    let half = constant(graph, namer, made, 0.5);
+    let mut nodes = Vec::new();
+    let mut op = |namer: &mut Namer, op_type: &str, inputs: &[&str], out: Option<&str>| {
+        let value = match out {
+            Some(o) => o.to_string(),
+            None => namer.fresh(&format!("/fuse/Gelu/{op_type}_output_0")),
+        };
+        nodes.push(graph::node(
+            op_type,
+            namer.fresh(&format!("/fuse/Gelu/{op_type}")),
+            inputs,
+            &[&value],
+            vec![],
+        ));
+        value
+    };
+    let one_plus = match kind {
+        GeluKind::Tanh => {
+            let c = constant(graph, namer, made, 0.044715);
+            let k = constant(graph, namer, made, (2.0 / std::f32::consts::PI).sqrt());
+            let cx = op(namer, "Mul", &[x, &c], None);
+            let cx2 = op(namer, "Mul", &[&cx, x], None);
+            let poly = op(namer, "Add", &[&cx2, &one], None);
+            let kx = op(namer, "Mul", &[x, &k], None);
+            let inner = op(namer, "Mul", &[&kx, &poly], None);
+            let t = op(namer, "Tanh", &[&inner], None);
+            op(namer, "Add", &[&t, &one], None)
+        }
+        GeluKind::Erf => {
+            let root2 = constant(graph, namer, made, std::f32::consts::SQRT_2);
+            let scaled = op(namer, "Div", &[x, &root2], None);
+            let e = op(namer, "Erf", &[&scaled], None);
+            op(namer, "Add", &[&e, &one], None)
+        }
+    };
+    let half_x = op(namer, "Mul", &[x, &half], None);
+    op(namer, "Mul", &[&half_x, &one_plus], Some(output));
+    nodes
+}
+
+/// Replaces each GELU subgraph with the flavour's form: `com.microsoft` `Gelu` / `FastGelu`
+/// (`ort`, the bias `Add` before a tanh GELU folded in); the standard `Gelu` from opset 20
+/// (`portable`); below opset 20, where ONNX has no GELU op, [`standard_gelu`] (`portable`).
+fn fuse_gelus(
+    graph: &mut GraphProto,
+    outer: &[TensorProto],
+    namer: &mut Namer,
+    flavour: FuseFlavour,
+    opset: i64,
+) -> usize {
     let mut fused = 0;
     let mut skip: Vec<String> = Vec::new();
+    let mut constants: HashMap<u32, String> = HashMap::new();
     loop {
         let ix = Index::new(graph);
         let candidates: Vec<usize> = (0..graph.node.len())
@@ -507,33 +601,59 @@ fn fuse_gelus(graph: &mut GraphProto, outer: &[TensorProto], namer: &mut Namer) 
         }
         let Some(m) = found else { break };
         let mut nodes = m.nodes.clone();
-        let (op, mut inputs) = match m.kind {
-            GeluKind::Erf => ("Gelu", vec![m.x.clone()]),
-            GeluKind::Tanh => ("FastGelu", vec![m.x.clone()]),
+        let replacement = match flavour {
+            FuseFlavour::Ort => {
+                let (op, mut inputs) = match m.kind {
+                    GeluKind::Erf => ("Gelu", vec![m.x.clone()]),
+                    GeluKind::Tanh => ("FastGelu", vec![m.x.clone()]),
+                };
+                // FastGelu takes the bias: y = gelu(x + bias) in one pass.
+                let x_read_outside = graph
+                    .node
+                    .iter()
+                    .enumerate()
+                    .any(|(i, n)| !m.nodes.contains(&i) && n.input.contains(&m.x))
+                    || is_graph_output(graph, &m.x);
+                if m.kind == GeluKind::Tanh
+                    && !x_read_outside
+                    && let Some((add, input, bias)) = bias_before(graph, outer, &m.x)
+                {
+                    inputs = vec![input, bias];
+                    nodes.push(add);
+                }
+                let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                vec![graph::ms_node(
+                    op,
+                    namer.fresh(&format!("/fuse/{op}")),
+                    &refs,
+                    &[&m.output],
+                    vec![],
+                )]
+            }
+            // ONNX `Gelu` (opset 20): `approximate = "tanh"` is the tanh formula.
+            FuseFlavour::Portable if opset >= 20 => vec![graph::node(
+                "Gelu",
+                namer.fresh("/fuse/Gelu"),
+                &[&m.x],
+                &[&m.output],
+                match m.kind {
+                    GeluKind::Erf => vec![],
+                    GeluKind::Tanh => vec![attr_string("approximate", "tanh")],
+                },
+            )],
+            FuseFlavour::Portable => {
+                let chain = standard_gelu(graph, namer, &mut constants, m.kind, &m.x, &m.output);
+                // The written-out GELU is the canonical form: not matched again.
+                skip.extend(
+                    chain
+                        .iter()
+                        .filter(|n| is_op(n, "Erf") || is_op(n, "Tanh"))
+                        .filter_map(|n| n.output.first().cloned()),
+                );
+                chain
+            }
         };
-        // FastGelu takes the bias: y = gelu(x + bias) in one pass.
-        let x_read_outside = graph
-            .node
-            .iter()
-            .enumerate()
-            .any(|(i, n)| !m.nodes.contains(&i) && n.input.contains(&m.x))
-            || is_graph_output(graph, &m.x);
-        if m.kind == GeluKind::Tanh
-            && !x_read_outside
-            && let Some((add, input, bias)) = bias_before(graph, outer, &m.x)
-        {
-            inputs = vec![input, bias];
-            nodes.push(add);
-        }
-        let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        let node = graph::ms_node(
-            op,
-            namer.fresh(&format!("/fuse/{op}")),
-            &refs,
-            &[&m.output],
-            vec![],
-        );
-        splice(graph, &nodes, vec![node]);
+        splice(graph, &nodes, replacement);
         fused += 1;
     }
     fused
@@ -831,8 +951,9 @@ fn fuse_attentions(
                 };
                 let ws: Option<Vec<&TensorProto>> = m.weights.iter().map(|n| find(n)).collect();
                 let bs: Option<Vec<&TensorProto>> = m.biases.iter().map(|n| find(n)).collect();
-                let w_name = namer.fresh(&format!("{}.qkv_packed", m.weights[0]));
-                let b_name = namer.fresh(&format!("{}.qkv_packed", m.biases[0]));
+                let ([q_weight, ..], [q_bias, ..]) = (&m.weights, &m.biases);
+                let w_name = namer.fresh(&format!("{q_weight}.qkv_packed"));
+                let b_name = namer.fresh(&format!("{q_bias}.qkv_packed"));
                 let (Some(w), Some(b)) = (
                     ws.and_then(|ws| concat_last(&ws, &w_name)),
                     bs.and_then(|bs| concat_last(&bs, &b_name)),
@@ -880,7 +1001,7 @@ fn fuse_graph(
     if opset >= 17 {
         stats.layer_norms += fuse_layer_norms(graph, outer, namer);
     }
-    stats.gelus += fuse_gelus(graph, outer, namer);
+    stats.gelus += fuse_gelus(graph, outer, namer, flavour, opset);
     if flavour == FuseFlavour::Ort {
         stats.skip_layer_norms += fuse_skip_layer_norms(graph, outer, namer);
         if let Some(mask) = state.mask.clone() {

@@ -4,7 +4,8 @@
 //! * [`arity`]: first, every node has the inputs and outputs its operator needs;
 //! * [`cleanup`]: `Constant` → initializers, `Identity` bypassed, dead nodes removed (lossless);
 //! * [`dedupe`]: one copy of each weight, identical nodes merged (lossless);
-//! * [`fuse`]: LayerNorm, GELU, SkipLayerNorm and attention as single operators;
+//! * [`fuse`]: LayerNorm, GELU, SkipLayerNorm and attention as single operators (`portable`:
+//!   standard ONNX only, the GELU written out in standard ops below opset 20);
 //! * [`fold`]: the repeated shared layer as a `Scan` loop, and back ([`fold::unfold`]);
 //! * [`quantize`]: int8 weights per output channel, dynamic int8 activations;
 //! * [`precision`]: the graph in float16 for GPU execution, LayerNorm and softmax in float32;
@@ -24,8 +25,8 @@ pub mod quantize;
 pub mod report;
 
 use crate::error::{OnnxError, Result};
-use crate::graph::MS_DOMAIN;
-use crate::proto::pb::{ModelProto, OperatorSetIdProto};
+use crate::graph::{self, MS_DOMAIN};
+use crate::proto::pb::{GraphProto, ModelProto, OperatorSetIdProto};
 
 pub use fold::FoldStats;
 pub use fuse::FuseFlavour;
@@ -66,7 +67,22 @@ pub struct PassLog {
 /// The lowest default-domain opset the converted graph needs (`DynamicQuantizeLinear`: 11).
 const MIN_OPSET: i64 = 11;
 
-fn ensure_opsets(model: &mut ModelProto, microsoft: bool) {
+/// Whether `graph` or one of its loop bodies has a node of `domain`.
+fn uses_domain(graph: &GraphProto, domain: &str) -> bool {
+    graph
+        .node
+        .iter()
+        .any(|n| n.domain == domain || graph::subgraphs(n).any(|g| uses_domain(g, domain)))
+}
+
+/// Raises the default-domain opset to what the passes need, and declares `com.microsoft` when a
+/// node uses it (the ONNX checker rejects a contrib op without its domain's import; loop bodies
+/// have no imports of their own and use the model's).
+fn ensure_opsets(model: &mut ModelProto) {
+    let microsoft = model
+        .graph
+        .as_ref()
+        .is_some_and(|g| uses_domain(g, MS_DOMAIN));
     for import in model
         .opset_import
         .iter_mut()
@@ -122,7 +138,7 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
     });
     // float16 wants each LayerNorm as one operator, which keeps its statistics in float32; int8
     // runs faster with LayerNorm and GELU fused first (ALBERT-base, ONNX Runtime CPU, 2 threads:
-    // 23.5 vs 31.0 ms at batch 1). Portable fusion runs in both engines.
+    // 23.5 vs 31.0 ms at batch 1). Portable fusion is standard ONNX, run by both engines.
     let fuse = options
         .fuse
         .or((options.float16 || options.quantize.is_some()).then_some(FuseFlavour::Portable));
@@ -131,7 +147,7 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
         log.push(PassLog {
             pass: "fuse",
             summary: format!(
-                "{flavour:?}: {} LayerNormalization, {} Gelu/FastGelu, {} SkipLayerNormalization, \
+                "{flavour:?}: {} LayerNormalization, {} GELU, {} SkipLayerNormalization, \
                  {} Attention ({} packed QKV weights)",
                 f.layer_norms, f.gelus, f.skip_layer_norms, f.attentions, f.packed_weights
             ),
@@ -181,11 +197,6 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
             ),
         });
     }
-    let microsoft = options
-        .quantize
-        .as_ref()
-        .is_some_and(|q| q.format == QuantFormat::Ort)
-        || options.fuse.is_some();
-    ensure_opsets(model, microsoft);
+    ensure_opsets(model);
     Ok(log)
 }

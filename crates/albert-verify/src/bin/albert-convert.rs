@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use albert_core::checkpoint::{CONFIG_FILE, MODEL_FILE, TOKENIZER_FILE};
+use albert_core::checkpoint::{MODEL_FILE, TOKENIZER_FILE, checked_companions};
 use albert_onnx::convert::report::{ModelStats, model_file_bytes};
 use albert_onnx::convert::{
     self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions,
@@ -56,7 +56,8 @@ enum EngineArg {
 struct Cli {
     /// A model directory (model.onnx [+ config.json, tokenizer.json]) or a .onnx file.
     input: PathBuf,
-    /// Output: a .onnx file, or a directory (model.onnx plus the input's config and tokenizer).
+    /// Output: a .onnx file, or a directory (model.onnx plus the input's config and tokenizer, each
+    /// loaded and checked first: the tokenizer's ids must fit the config's vocab_size).
     #[arg(short, long)]
     output: PathBuf,
     /// Fold the repeated layers into a Scan loop (node count independent of the layer count).
@@ -65,8 +66,11 @@ struct Cli {
     /// Inline Scan loops again (for engines where a loop is slow).
     #[arg(long)]
     unfold: bool,
-    /// Fuse LayerNorm, GELU (both flavours), SkipLayerNorm and attention (ort only): `ort` may use
-    /// every ONNX Runtime contrib op, `portable` only what tract also runs.
+    /// Fuse LayerNorm, GELU (both flavours), SkipLayerNorm and attention (ort only). `ort` may use
+    /// every ONNX Runtime contrib op (com.microsoft Gelu/FastGelu, SkipLayerNormalization,
+    /// Attention; ONNX Runtime only). `portable` writes standard ONNX only, which tract runs too:
+    /// LayerNormalization, and the GELU as the Gelu op from opset 20 or, below (the export's
+    /// default 17), written out in standard ops in the form ONNX Runtime fuses when it loads.
     #[arg(long, value_enum, default_value_t = FuseArg::None)]
     fuse: FuseArg,
     /// If the layers cannot be folded, write the graph unfolded instead of failing.
@@ -164,6 +168,11 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     let paths = paths(&cli)?;
     let options = convert_options(&cli);
+    // What an output directory gets beside the model is checked before anything is written.
+    let companions = match (&paths.input_dir, &paths.output_dir) {
+        (Some(input_dir), Some(_)) => checked_companions(input_dir)?,
+        _ => Vec::new(),
+    };
 
     let mut model = proto::read_model(&paths.input_model)
         .with_context(|| format!("reading {}", paths.input_model.display()))?;
@@ -180,12 +189,10 @@ fn main() -> Result<()> {
     if let Some(dir) = &paths.output_dir {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         if let Some(input_dir) = &paths.input_dir {
-            for file in [CONFIG_FILE, TOKENIZER_FILE] {
+            for file in &companions {
                 let from = input_dir.join(file);
-                if from.exists() {
-                    albert_core::write_atomic(&dir.join(file), &std::fs::read(&from)?)
-                        .with_context(|| format!("copying {}", from.display()))?;
-                }
+                albert_core::write_atomic(&dir.join(file), &std::fs::read(&from)?)
+                    .with_context(|| format!("copying {}", from.display()))?;
             }
         }
     }

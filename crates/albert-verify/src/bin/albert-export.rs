@@ -21,7 +21,8 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 struct Cli {
     /// Model directory in the Hugging Face layout (config.json, model.safetensors[, tokenizer.json]).
     checkpoint: PathBuf,
-    /// Output directory (model.onnx, config.json, tokenizer.json).
+    /// Output directory (model.onnx, config.json, tokenizer.json; the tokenizer is loaded and its
+    /// ids checked against the config's vocab_size before anything is written).
     #[arg(short, long)]
     output: PathBuf,
     /// base, masked-lm, pretraining, sequence-classification, token-classification,
