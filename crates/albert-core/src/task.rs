@@ -46,6 +46,13 @@ impl Task {
         Task::QuestionAnswering,
     ];
 
+    /// The tasks fine-tuning trains a new head for (`albert-train finetune --task`).
+    pub const FINE_TUNING: [Task; 3] = [
+        Task::SequenceClassification,
+        Task::TokenClassification,
+        Task::QuestionAnswering,
+    ];
+
     /// The name used on command lines, in metadata (`albert.task`) and in messages.
     pub fn name(self) -> &'static str {
         match self {

@@ -179,7 +179,7 @@ impl Pipeline {
         &self,
         name: &'static str,
         task: &'static str,
-        export_task: &'static str,
+        export_task: Task,
     ) -> Result<()> {
         if self.output_names().iter().any(|n| n == name) {
             Ok(())
@@ -188,7 +188,7 @@ impl Pipeline {
                 output: name,
                 task,
                 available: self.output_names().join(", "),
-                export_task,
+                export_task: export_task.name(),
             })
         }
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use albert_core::params::{self, Component, Parts};
-use albert_core::{AlbertConfig, Head, Preset, Sharing};
+use albert_core::{AlbertConfig, Head, Preset, Sharing, Task};
 use albert_train::{AlbertModel, DeviceChoice};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -180,12 +180,11 @@ fn evaluate_command(args: &EvaluateArgs) -> Result<()> {
     Ok(())
 }
 
-/// The heads `albert-train finetune` trains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum FinetuneTask {
-    SequenceClassification,
-    TokenClassification,
-    QuestionAnswering,
+/// `--task`: one of the tasks fine-tuning trains a head for (`Task::FINE_TUNING`).
+fn finetune_task() -> impl clap::builder::TypedValueParser<Value = Task> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Task::FINE_TUNING.map(Task::name))
+        .try_map(|name| name.parse::<Task>())
 }
 
 #[derive(Args)]
@@ -194,8 +193,8 @@ struct FinetuneArgs {
     #[arg(long)]
     model: PathBuf,
     /// What to train: a label per text (or pair), a tag per word, or an answer span.
-    #[arg(long, value_enum, default_value = "sequence-classification")]
-    task: FinetuneTask,
+    #[arg(long, value_parser = finetune_task(), default_value = "sequence-classification")]
+    task: Task,
     /// Training examples: .csv (with a header) or .jsonl.
     #[arg(long)]
     train: PathBuf,
@@ -314,7 +313,7 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
     use std::sync::atomic::AtomicBool;
 
     let data = match args.task {
-        FinetuneTask::SequenceClassification => {
+        Task::SequenceClassification => {
             let columns = Columns {
                 text: args.text_column.clone(),
                 pair: args.pair_column.clone(),
@@ -327,7 +326,7 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
                 test,
             }
         }
-        FinetuneTask::TokenClassification => {
+        Task::TokenClassification => {
             let columns = TagColumns {
                 words: args.tokens_column.clone(),
                 tags: args.tags_column.clone(),
@@ -340,7 +339,7 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
                 test,
             }
         }
-        FinetuneTask::QuestionAnswering => {
+        Task::QuestionAnswering => {
             let columns = QaColumns {
                 question: args.question_column.clone(),
                 context: args.context_column.clone(),
@@ -355,6 +354,11 @@ fn finetune_command(args: &FinetuneArgs) -> Result<()> {
                 max_answer_length: args.max_answer_length,
             }
         }
+        Task::Base | Task::MaskedLm | Task::Pretraining => bail!(
+            "--task {}: fine-tuning trains one of {}",
+            args.task.name(),
+            Task::FINE_TUNING.map(Task::name).join(", ")
+        ),
     };
     let device = args.device.resolve()?;
     let (n_train, n_validation, n_test) = data.sizes();

@@ -1,5 +1,6 @@
 //! Extractive question answering: the best span of the context.
 
+use albert_core::Task;
 use ndarray::s;
 use serde::Serialize;
 
@@ -41,8 +42,8 @@ impl Pipeline {
 
     /// Fails unless the model has `start_logits` and `end_logits`.
     pub fn require_answer_outputs(&self) -> Result<()> {
-        self.require_output("start_logits", "answer", "question-answering")?;
-        self.require_output("end_logits", "answer", "question-answering")
+        self.require_output("start_logits", "answer", Task::QuestionAnswering)?;
+        self.require_output("end_logits", "answer", Task::QuestionAnswering)
     }
 
     /// The windows `question` and `context` are read in: one when they fit the model, else

@@ -1,5 +1,6 @@
 //! Sequence classification of single texts and of pairs.
 
+use albert_core::Task;
 use ndarray::Axis;
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ impl Pipeline {
     }
 
     fn classify_inputs(&self, inputs: &[TextInput<'_>]) -> Result<Vec<Classification>> {
-        self.require_output("logits", "classify", "sequence-classification")?;
+        self.require_output("logits", "classify", Task::SequenceClassification)?;
         let encodings = self.encode_all(inputs)?;
         self.run_batched(&encodings)?
             .into_iter()

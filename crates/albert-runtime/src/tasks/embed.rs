@@ -1,5 +1,6 @@
 //! Sentence embeddings.
 
+use albert_core::Task;
 use ndarray::{Axis, s};
 
 use tokenizers::Encoding;
@@ -33,7 +34,7 @@ impl Pipeline {
     /// One vector per text. Needs a `base` export (`last_hidden_state`, and `pooler_output` for
     /// [`Pooling::Pooler`]).
     pub fn embed(&self, texts: &[&str], options: EmbedOptions) -> Result<Vec<Vec<f32>>> {
-        self.require_output(embed_output(options.pooling), "embed", "base")?;
+        self.require_output(embed_output(options.pooling), "embed", Task::Base)?;
         let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::Single(t)).collect();
         let encodings = self.encode_all(&inputs)?;
         let runs = self.run_batched(&encodings)?;

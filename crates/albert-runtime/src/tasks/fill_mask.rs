@@ -1,5 +1,6 @@
 //! Fill-mask: the most likely tokens for each `[MASK]`.
 
+use albert_core::Task;
 use ndarray::s;
 use serde::Serialize;
 
@@ -49,7 +50,7 @@ impl Pipeline {
         if self.output_names().iter().any(|n| n == "logits") {
             Ok("logits")
         } else {
-            self.require_output("prediction_logits", "fill-mask", "masked-lm")?;
+            self.require_output("prediction_logits", "fill-mask", Task::MaskedLm)?;
             Ok("prediction_logits")
         }
     }

@@ -1,5 +1,6 @@
 //! Token classification, aggregated to words.
 
+use albert_core::Task;
 use ndarray::s;
 use serde::Serialize;
 
@@ -28,7 +29,7 @@ pub struct WordLabel {
 impl Pipeline {
     /// Labels every word of each text. Needs a `token-classification` export.
     pub fn token_classify(&self, texts: &[&str]) -> Result<Vec<Vec<WordLabel>>> {
-        self.require_output("logits", "token-classify", "token-classification")?;
+        self.require_output("logits", "token-classify", Task::TokenClassification)?;
         let inputs: Vec<TextInput> = texts.iter().map(|t| TextInput::Single(t)).collect();
         let encodings = self.encode_all(&inputs)?;
         let runs = self.run_batched(&encodings)?;
