@@ -148,6 +148,7 @@ pub fn better(a: Option<Span>, b: Option<Span>) -> Option<Span> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use super::*;
 
