@@ -15,15 +15,13 @@ use albert_onnx::convert::{
     self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions, fold,
 };
 use albert_onnx::export::{ExportOptions, Task, export_dir};
-use albert_onnx::graph;
-use albert_onnx::proto::pb::GraphProto;
 use albert_onnx::proto::{EXTERNAL_DATA_THRESHOLD, read_model, write_model};
 use albert_onnx::reference::Inputs;
 use ndarray::ArrayD;
 
 mod common;
 
-use common::{converted, export, has_op, tiny};
+use common::{assert_onnx_checker_accepts, converted, export, has_domain, has_op, tiny};
 
 const FOLD: ConvertOptions = ConvertOptions {
     loops: LoopMode::Fold,
@@ -113,44 +111,6 @@ fn a_graph_without_repeated_layers_cannot_be_folded() {
         "{log:?}"
     );
     assert!(!has_op(proto.graph.as_ref().unwrap(), "Scan"));
-}
-
-/// Fails listing every file the ONNX project's checker (`onnx.checker.check_model` with
-/// `full_check=True`, the project's venv: tools/setup.sh) rejects, with its reason.
-fn assert_onnx_checker_accepts(files: &[PathBuf]) {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    let script = r#"import sys, onnx
-failed = []
-for p in sys.argv[1:]:
-    try:
-        onnx.checker.check_model(onnx.load(p), full_check=True)
-    except Exception as e:
-        failed.append(f"{p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
-print("\n".join(failed) if failed else f"checked {len(sys.argv) - 1}")"#;
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (run tools/setup.sh)", python.display()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("checked {}", files.len()),
-        "files the ONNX checker rejects"
-    );
-}
-
-/// Whether `graph` has a node of `domain`, loop bodies included.
-fn has_domain(graph: &GraphProto, domain: &str) -> bool {
-    graph
-        .node
-        .iter()
-        .any(|n| n.domain == domain || graph::subgraphs(n).any(|g| has_domain(g, domain)))
 }
 
 /// Issue #19, finding 7: every file export and convert write is valid ONNX, whatever the passes

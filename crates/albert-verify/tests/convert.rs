@@ -28,7 +28,7 @@ use ndarray::ArrayD;
 #[path = "../../albert-onnx/tests/common/mod.rs"]
 mod common;
 
-use common::{converted, export, has_op, tiny};
+use common::{converted, export, has_domain, has_op, tiny};
 
 const LOSSLESS_TOLERANCE: f64 = 1e-5;
 const INT8_MIN_COSINE: f64 = 0.999;
@@ -152,14 +152,6 @@ fn fusion_covers_every_layer_in_both_flavours() {
             }
         }
     }
-}
-
-/// Whether `graph` has a node of `domain`, loop bodies included.
-fn has_domain(graph: &GraphProto, domain: &str) -> bool {
-    graph
-        .node
-        .iter()
-        .any(|n| n.domain == domain || graph::subgraphs(n).any(|g| has_domain(g, domain)))
 }
 
 /// The portable GELU in each form it takes: written out in standard ops below opset 20, the

@@ -118,3 +118,41 @@ pub fn has_op(graph: &GraphProto, op: &str) -> bool {
         .iter()
         .any(|n| n.op_type == op || graph::subgraphs(n).any(|g| has_op(g, op)))
 }
+
+/// Fails listing every file the ONNX project's checker (`onnx.checker.check_model` with
+/// `full_check=True`, the project's venv: tools/setup.sh) rejects, with its reason.
+pub fn assert_onnx_checker_accepts(files: &[PathBuf]) {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let script = r#"import sys, onnx
+failed = []
+for p in sys.argv[1:]:
+    try:
+        onnx.checker.check_model(onnx.load(p), full_check=True)
+    except Exception as e:
+        failed.append(f"{p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+print("\n".join(failed) if failed else f"checked {len(sys.argv) - 1}")"#;
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run tools/setup.sh)", python.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("checked {}", files.len()),
+        "files the ONNX checker rejects"
+    );
+}
+
+/// Whether `graph` has a node of `domain`, loop bodies included.
+pub fn has_domain(graph: &GraphProto, domain: &str) -> bool {
+    graph
+        .node
+        .iter()
+        .any(|n| n.domain == domain || graph::subgraphs(n).any(|g| has_domain(g, domain)))
+}

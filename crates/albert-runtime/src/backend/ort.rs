@@ -87,7 +87,8 @@ impl Provider {
 }
 
 /// The `--provider` flag of the binaries (`albert-run`, `albert-serve`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ProviderFlag {
     /// ONNX Runtime's CPU provider.
     Cpu,
