@@ -122,3 +122,45 @@ fn killed_export_and_convert_leave_only_complete_files() {
         "no kill landed while a tool ran (seed {seed})"
     );
 }
+
+/// The checks catch what they are there for: a writer that overwrites `model.onnx` in place (as
+/// `std::fs::write` would), here cut in two by a pause so that the kills land inside the write,
+/// fails them.
+#[test]
+fn a_writer_that_overwrites_in_place_is_caught() {
+    let seed = crash::seed();
+    let mut rng = crash::Rng::new(seed);
+    let tmp = tempfile::tempdir().unwrap();
+    let model = repo("tests/fixtures/runtime/tiny-base/model.onnx");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(&model, out.join("model.onnx")).unwrap();
+    let script = format!(
+        "head -c 1000 '{m}' > '{o}/model.onnx'; sleep 0.3; cat '{m}' > '{o}/model.onnx'",
+        m = model.display(),
+        o = out.display()
+    );
+    let command = || {
+        let mut c = Command::new("sh");
+        c.args(["-c", &script]);
+        c
+    };
+    let schedule = crash::Schedule {
+        seed,
+        label: "an in-place writer",
+        command: &command,
+        out: &out,
+        inputs: std::slice::from_ref(&model),
+        volatile: &[],
+    };
+    let reference = schedule.reference(&tmp.path().join("reference"));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        schedule.run(&mut rng, 4, &reference)
+    }))
+    .expect_err("a model.onnx cut short under its final name went unnoticed");
+    let message = caught.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("model.onnx") && message.contains(&format!("seed {seed}")),
+        "{message}"
+    );
+}

@@ -106,10 +106,10 @@ pub fn parses(path: &Path) -> Result<(), String> {
             let lines: Vec<&str> = text.split_inclusive('\n').collect();
             for (i, line) in lines.iter().enumerate() {
                 let whole = line.ends_with('\n');
-                if let Err(e) = serde_json::from_str::<serde_json::Value>(line.trim_end()) {
-                    if whole || i + 1 != lines.len() {
-                        return Err(format!("line {}: {e}", i + 1));
-                    }
+                if let Err(e) = serde_json::from_str::<serde_json::Value>(line.trim_end())
+                    && (whole || i + 1 != lines.len())
+                {
+                    return Err(format!("line {}: {e}", i + 1));
                 }
             }
             Ok(())
