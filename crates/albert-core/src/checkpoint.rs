@@ -370,19 +370,14 @@ impl Checkpoint {
         // HF refuses safetensors files whose metadata lacks `format`.
         let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
         let views = tensors.iter().map(|(n, t)| (n.as_str(), F32View(t)));
-        let tmp = dir.join(format!(".{WEIGHTS_FILE}.tmp-{}", std::process::id()));
-        let written = safetensors::serialize_to_file(views, Some(metadata), &tmp)
-            .map_err(|e| AlbertError::Safetensors {
-                path: weights.clone(),
-                message: e.to_string(),
+        crate::fsutil::write_atomic_with(&weights, |tmp| {
+            safetensors::serialize_to_file(views, Some(metadata), tmp).map_err(|e| {
+                AlbertError::Safetensors {
+                    path: weights.clone(),
+                    message: e.to_string(),
+                }
             })
-            .and_then(|()| {
-                std::fs::rename(&tmp, &weights).map_err(|e| AlbertError::io(&weights, e))
-            });
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
-        }
+        })?;
         self.config.write_file(&dir.join(CONFIG_FILE))
     }
 

@@ -218,13 +218,7 @@ impl Default for AlbertConfig {
 impl AlbertConfig {
     /// Parses a `config.json` text; `origin` names the file in errors.
     pub fn from_json_str(text: &str, origin: &Path) -> Result<Self> {
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let config: AlbertConfig =
-            serde_path_to_error::deserialize(de).map_err(|e| AlbertError::ConfigField {
-                path: origin.to_path_buf(),
-                field: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let config: AlbertConfig = crate::fsutil::parse_json(text, origin)?;
         config.validate().map_err(|e| match e {
             AlbertError::InvalidConfig {
                 field,

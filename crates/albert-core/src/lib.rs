@@ -7,6 +7,8 @@
 //!   shape mismatches fail.
 //! * [`checkpoint`]: `model.safetensors` checkpoints in the HF layout, validated tensor by tensor.
 //! * [`task`]: what an exported graph computes, its heads and its output names.
+//! * [`fsutil`]: atomic file and directory writes, and typed JSON files read with errors naming
+//!   the file and field.
 //! * [`tokenizer`]: loading `tokenizer.json`, training ALBERT-style unigram tokenizers.
 //!
 //! ALBERT: Lan et al., "ALBERT: A Lite BERT for Self-supervised Learning of Language
@@ -18,7 +20,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod config;
 pub mod error;
-mod fsutil;
+pub mod fsutil;
 pub mod params;
 pub mod qa;
 pub mod task;

@@ -117,10 +117,8 @@ pub fn write_json(run: &Run, dir: &Path) -> Result<std::path::PathBuf> {
         })
         .collect();
     let path = dir.join(format!("{name}.json"));
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(run)?)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    albert_core::write_atomic(&path, &serde_json::to_vec_pretty(run)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

@@ -207,23 +207,9 @@ fn externalize(model: &mut ModelProto, location: &str, data: &Path) -> std::io::
     Ok(offset as u64)
 }
 
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-fn write_file_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
-/// Writes a model atomically: everything goes to temporary files in the same directory first, then
-/// is renamed into place (the external data file before the model that refers to it). Weights
+/// Writes a model atomically ([`albert_core::fsutil::write_atomic_with`]): each file goes to a
+/// temporary name in the same directory first, then is renamed into place (the external data file
+/// before the model that refers to it). Weights
 /// beyond `external_threshold` bytes go to `<model>.data`, streamed from the initializers, so no
 /// second copy of the weights is made. Returns the bytes written.
 ///
@@ -245,30 +231,27 @@ pub fn write_model(path: &Path, mut model: ModelProto, external_threshold: usize
     }
     let data_name = external_data_name(path);
     let data_path = path.with_file_name(&data_name);
-    let (tmp_model, tmp_data) = (temp_path(path), temp_path(&data_path));
     let external = initializer_bytes(&model) > external_threshold;
-    let result = (|| -> std::io::Result<u64> {
-        let data_bytes = if external {
-            externalize(&mut model, &data_name, &tmp_data)?
-        } else {
-            0
-        };
-        let bytes = model.encode_to_vec();
-        write_file_synced(&tmp_model, &bytes)?;
-        if external {
-            std::fs::rename(&tmp_data, &data_path)?;
-        } else if data_path.exists() {
-            // A stale external data file from an earlier export would mislead readers.
-            std::fs::remove_file(&data_path)?;
-        }
-        std::fs::rename(&tmp_model, path)?;
-        Ok(bytes.len() as u64 + data_bytes)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp_model);
-        let _ = std::fs::remove_file(&tmp_data);
-        OnnxError::io(path, e)
-    })
+    let data_bytes = if external {
+        // The data file first, so the model never names data that is not there yet.
+        let mut data_bytes = 0;
+        albert_core::fsutil::write_atomic_with(&data_path, |tmp| {
+            data_bytes = externalize(&mut model, &data_name, tmp)
+                .map_err(|e| OnnxError::io(&data_path, e))?;
+            Ok::<(), OnnxError>(())
+        })?;
+        data_bytes
+    } else {
+        0
+    };
+    let bytes = model.encode_to_vec();
+    albert_core::write_atomic(path, &bytes)?;
+    if !external && data_path.exists() {
+        // A stale external data file from an earlier export would mislead readers; removed only
+        // now that the model in place no longer refers to it.
+        std::fs::remove_file(&data_path).map_err(|e| OnnxError::io(&data_path, e))?;
+    }
+    Ok(bytes.len() as u64 + data_bytes)
 }
 
 /// Reads a model and loads its external data (if any) into `raw_data`, every tensor's location

@@ -158,3 +158,80 @@ fn documented_albert_run_commands_exist() {
         std::path::Path::new(env!("CARGO_BIN_EXE_albert-run")),
     );
 }
+
+/// A copy of the committed tiny export in a temporary directory, for a test to damage.
+fn model_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny-base");
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "model.onnx", "tokenizer.json"] {
+        std::fs::copy(std::path::Path::new(MODEL).join(file), dir.join(file)).unwrap();
+    }
+    (tmp, dir)
+}
+
+/// Runs `albert-run DIR embed TEXT` on both engines and returns each one's stderr, after checking
+/// that it failed without a panic.
+fn refused(dir: &std::path::Path, text: &str) -> Vec<String> {
+    ["ort", "tract"]
+        .into_iter()
+        .map(|backend| {
+            let out = albert_run(&[dir.to_str().unwrap(), "embed", text, "--backend", backend]);
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(!out.status.success(), "{backend}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{backend}: {stderr}");
+            stderr
+        })
+        .collect()
+}
+
+/// A tokenizer from another model (the bundled one: 8,000 pieces) beside this model (400): its
+/// ids run past the model's embedding table, which the runtime refuses naming tokenizer.json.
+#[test]
+fn a_tokenizer_whose_vocabulary_does_not_fit_the_config_is_refused() {
+    let (_tmp, dir) = model_copy();
+    let bundled = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/albert-tiny-en/tokenizer.json"
+    );
+    std::fs::copy(bundled, dir.join("tokenizer.json")).unwrap();
+    for stderr in refused(&dir, "the sailors hauled the long ropes across the deck") {
+        assert!(
+            stderr.contains("tokenizer.json") && stderr.contains("vocabulary of 400"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_malformed_tokenizer_json_is_refused_naming_the_file() {
+    let (_tmp, dir) = model_copy();
+    let text = std::fs::read_to_string(dir.join("tokenizer.json")).unwrap();
+    for damaged in [&text[..text.len() / 2], "{\"model\": 7}", ""] {
+        std::fs::write(dir.join("tokenizer.json"), damaged).unwrap();
+        for stderr in refused(&dir, "the model runs.") {
+            assert!(
+                stderr.contains(&dir.join("tokenizer.json").display().to_string()),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_model_onnx_is_refused_naming_the_file() {
+    let (_tmp, dir) = model_copy();
+    let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    for damaged in [&bytes[..bytes.len() / 2], &garbage[..], &[][..]] {
+        std::fs::write(dir.join("model.onnx"), damaged).unwrap();
+        for stderr in refused(&dir, "the model runs.") {
+            assert!(
+                stderr.contains(&dir.join("model.onnx").display().to_string()),
+                "{stderr}"
+            );
+        }
+    }
+}

@@ -583,3 +583,29 @@ async fn the_v2_protocol_says_what_it_cannot_run() {
         assert_eq!(status, want, "{path}");
     }
 }
+
+/// A model directory with a corrupt `model.onnx` (cut short, as by an interrupted copy) or a
+/// malformed `tokenizer.json`: start-up exits non-zero, naming the file, and does not panic.
+#[test]
+fn a_corrupt_model_file_stops_start_up_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = albert_e2e::exported(tmp.path(), Task::Base, 23).1;
+    for (file, cut) in [("model.onnx", 2), ("tokenizer.json", 3)] {
+        let path = dir.join(file);
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &good[..good.len() / cut]).unwrap();
+        for backend in ["ort", "tract"] {
+            let (status, stderr) = common::start_failure(
+                &[dir.display().to_string()],
+                &["--backend", backend],
+                &tmp.path().join("cache"),
+            );
+            assert!(!status.success(), "{file} {backend}: {stderr}");
+            assert!(
+                stderr.contains(&path.display().to_string()) && !stderr.contains("panicked"),
+                "{file} {backend}: {stderr}"
+            );
+        }
+        std::fs::write(&path, good).unwrap();
+    }
+}

@@ -95,21 +95,23 @@ fn panel(
     Ok(())
 }
 
-/// Writes an SVG drawn by `draw` to `out` through a temporary file beside it, so that a reader
-/// (or a browser refreshing the chart of a running job) never sees half a chart.
+/// Writes an SVG drawn by `draw` to `out` through a temporary file beside it
+/// ([`albert_core::fsutil::write_atomic_with`]), so that a reader (or a browser refreshing the
+/// chart of a running job) never sees half a chart.
 fn write_atomically(
     out: &Path,
     draw: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<(), String> {
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    draw(&tmp)
-        .and_then(|()| std::fs::rename(&tmp, out).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("{}: {e}", out.display())
+    albert_core::fsutil::write_atomic_with(out, |tmp| {
+        draw(tmp).map_err(|e| albert_core::AlbertError::Io {
+            path: tmp.to_path_buf(),
+            source: std::io::Error::other(e),
         })
+    })
+    .map_err(|e| match e {
+        albert_core::AlbertError::Io { source, .. } => format!("{}: {source}", out.display()),
+        other => other.to_string(),
+    })
 }
 
 /// Draws `metrics` (JSON lines) into an SVG at `out`.

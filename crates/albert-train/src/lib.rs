@@ -19,6 +19,7 @@ pub mod optim;
 pub mod pretrain;
 pub mod progress;
 pub mod run_lock;
+pub mod trainer_state;
 
 pub use device::DeviceChoice;
 pub use error::{Result, TrainError};

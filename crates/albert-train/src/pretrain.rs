@@ -21,8 +21,9 @@ use crate::data::{
 use crate::error::{Result, TrainError};
 use crate::model::AlbertModel;
 use crate::optim::{Optimizer, OptimizerOptions, Schedule};
+use crate::trainer_state::TrainerState;
 
-pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
+pub use crate::trainer_state::TRAINER_STATE_FILE;
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const CHART_FILE: &str = "curves.svg";
@@ -201,8 +202,35 @@ fn evaluate(
     Ok(Some(mean))
 }
 
-/// Saves `checkpoint-<step>` atomically (written to a temporary directory, then renamed) and
-/// removes all but the newest `keep`.
+/// Writes `model` with its tokenizer (and whatever `extra` adds) as the checkpoint directory `dir`:
+/// staged in a temporary directory beside it, then swapped in with
+/// [`albert_core::fsutil::replace_dir`], so that `dir` is always absent or complete and a previous
+/// copy of it stays complete until the new one is in place.
+pub(crate) fn write_checkpoint_dir(
+    model: &AlbertModel,
+    tokenizer: &Path,
+    dir: &Path,
+    extra: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let staged = albert_core::fsutil::staging_dir(dir)?;
+    let written = (|| -> Result<()> {
+        model.to_checkpoint()?.write_dir(&staged)?;
+        std::fs::copy(
+            tokenizer,
+            staged.join(albert_core::checkpoint::TOKENIZER_FILE),
+        )
+        .map_err(|e| TrainError::io(tokenizer, e))?;
+        extra(&staged)?;
+        Ok(albert_core::fsutil::replace_dir(&staged, dir)?)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staged);
+    }
+    written
+}
+
+/// Saves `checkpoint-<step>` atomically ([`write_checkpoint_dir`]) and removes all but the newest
+/// `keep`.
 fn save_checkpoint(
     model: &AlbertModel,
     optimizer: &Optimizer,
@@ -210,38 +238,27 @@ fn save_checkpoint(
     step: u64,
     position: DataPosition,
 ) -> Result<PathBuf> {
-    let name = format!("checkpoint-{step:08}");
-    let final_dir = options.output.join(&name);
-    let tmp = options
-        .output
-        .join(format!(".{name}.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    model.to_checkpoint()?.write_dir(&tmp)?;
-    std::fs::copy(
-        &options.tokenizer,
-        tmp.join(albert_core::checkpoint::TOKENIZER_FILE),
-    )
-    .map_err(|e| TrainError::io(&options.tokenizer, e))?;
-    let state: Vec<(String, Tensor)> = optimizer
-        .state()
-        .into_iter()
-        .map(|(k, v)| (k, v.to_device(Device::Cpu)))
-        .collect();
-    Tensor::write_safetensors(&state, tmp.join(OPTIMIZER_FILE))?;
-    let trainer_state = json!({
-        "step": step,
-        "epoch": position.epoch,
-        "index": position.index,
-        "seed": options.seed,
-        "optimizer_steps": optimizer.steps,
-        "objective": options.instances.objective.to_string(),
-    });
-    albert_core::write_atomic(
-        &tmp.join(TRAINER_STATE_FILE),
-        trainer_state.to_string().as_bytes(),
-    )?;
-    let _ = std::fs::remove_dir_all(&final_dir);
-    std::fs::rename(&tmp, &final_dir).map_err(|e| TrainError::io(&final_dir, e))?;
+    let final_dir = options.output.join(format!("checkpoint-{step:08}"));
+    write_checkpoint_dir(model, &options.tokenizer, &final_dir, |staged| {
+        let state: Vec<(String, Tensor)> = optimizer
+            .state()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_device(Device::Cpu)))
+            .collect();
+        let optimizer_file = staged.join(OPTIMIZER_FILE);
+        albert_core::fsutil::write_atomic_with(&optimizer_file, |tmp| {
+            Tensor::write_safetensors(&state, tmp).map_err(TrainError::from)
+        })?;
+        TrainerState {
+            step,
+            epoch: position.epoch,
+            index: position.index,
+            seed: options.seed,
+            optimizer_steps: optimizer.steps,
+            objective: options.instances.objective.to_string(),
+        }
+        .write(staged)
+    })?;
 
     let mut existing = checkpoints(&options.output)?;
     while existing.len() > options.keep.max(1) {
@@ -249,6 +266,29 @@ fn save_checkpoint(
         let _ = std::fs::remove_dir_all(oldest.1);
     }
     Ok(final_dir)
+}
+
+/// Puts back any checkpoint that a crash in [`albert_core::fsutil::replace_dir`] left aside, and
+/// removes checkpoints a crash left half-staged (hidden names under `output`). Runs under the
+/// run directory's lock, so no other trainer is writing them.
+fn recover_checkpoints(output: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(output).map_err(|e| TrainError::io(output, e))? {
+        let name = entry
+            .map_err(|e| TrainError::io(output, e))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let Some(hidden) = name.strip_prefix(".checkpoint-") else {
+            continue;
+        };
+        if let Some(step) = hidden.strip_suffix(".old") {
+            albert_core::fsutil::recover_dir(&output.join(format!("checkpoint-{step}")))?;
+        } else if hidden.contains(".tmp-") {
+            let staged = output.join(&name);
+            std::fs::remove_dir_all(&staged).map_err(|e| TrainError::io(&staged, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// The checkpoints under `output`, oldest first, with their steps.
@@ -274,13 +314,18 @@ pub fn checkpoints(output: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-fn append_metrics(path: &Path, line: &serde_json::Value) -> Result<()> {
+/// Appends `line` and its newline to the JSON-lines file `path` with one `write`, so that a
+/// process killed while logging leaves at most its last line cut short (never one torn in the
+/// middle of the file): the readers skip a line that does not parse, and `--resume` rewrites the
+/// file with whole lines ([`truncate_metrics`]).
+pub(crate) fn append_metrics(path: &Path, line: &serde_json::Value) -> Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| TrainError::io(path, e))?;
-    writeln!(file, "{line}").map_err(|e| TrainError::io(path, e))
+    file.write_all(format!("{line}\n").as_bytes())
+        .map_err(|e| TrainError::io(path, e))
 }
 
 /// Keeps only the metric lines up to `step` (a resumed run rewrites what follows).
@@ -303,6 +348,34 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
         (kept.join("\n") + if kept.is_empty() { "" } else { "\n" }).as_bytes(),
     )?;
     Ok(())
+}
+
+/// The first field (by name) of the model's definition in which two configs differ, with both
+/// values: a run resumes only from a checkpoint of its own model.
+fn config_difference(
+    theirs: &AlbertConfig,
+    ours: &AlbertConfig,
+) -> Option<(String, serde_json::Value, serde_json::Value)> {
+    // Other fields kept as read (`architectures`, which the checkpoint writer adds) describe the
+    // file, not the model.
+    let as_map = |c: &AlbertConfig| match serde_json::to_value(AlbertConfig {
+        extra: serde_json::Map::new(),
+        ..c.clone()
+    }) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (theirs, ours) = (as_map(theirs), as_map(ours));
+    let mut names: Vec<&String> = theirs.keys().chain(ours.keys()).collect();
+    names.sort();
+    names.dedup();
+    names.into_iter().find_map(|name| {
+        let (a, b) = (theirs.get(name), ours.get(name));
+        (a != b).then(|| {
+            let show = |v: Option<&serde_json::Value>| v.cloned().unwrap_or_default();
+            (name.clone(), show(a), show(b))
+        })
+    })
 }
 
 /// Loads the weights of checkpoint `source` into `model` (tensors of the same name and shape),
@@ -375,6 +448,7 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
     };
     std::fs::create_dir_all(&options.output).map_err(|e| TrainError::io(&options.output, e))?;
     let _lock = crate::run_lock::lock_run_dir(&options.output, "--output")?;
+    recover_checkpoints(&options.output)?;
 
     let parts = parts_for(options.instances.objective);
     let vs = nn::VarStore::new(options.device);
@@ -396,11 +470,21 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
             });
         };
         let checkpoint = Checkpoint::read_dir(&dir)?;
-        if checkpoint.parts != parts || checkpoint.config.vocab_size != options.config.vocab_size {
+        if let Some((field, theirs, ours)) = config_difference(&checkpoint.config, &options.config)
+        {
             return Err(TrainError::BadInput {
                 name: "--resume",
                 message: format!(
-                    "{} was trained with other heads or another vocabulary",
+                    "{} is another model's checkpoint: its field `{field}` is {theirs}, --config has {ours}",
+                    dir.join(albert_core::checkpoint::CONFIG_FILE).display(),
+                ),
+            });
+        }
+        if checkpoint.parts != parts {
+            return Err(TrainError::BadInput {
+                name: "--resume",
+                message: format!(
+                    "{} was trained with other heads (another --objective)",
                     dir.display()
                 ),
             });
@@ -410,25 +494,30 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
             Tensor::read_safetensors(dir.join(OPTIMIZER_FILE))?
                 .into_iter()
                 .collect();
-        let trainer: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(dir.join(TRAINER_STATE_FILE))
-                .map_err(|e| TrainError::io(&dir, e))?,
-        )
-        .map_err(|e| TrainError::BadInput {
+        let trainer = TrainerState::read(&dir).map_err(|e| TrainError::BadInput {
             name: "--resume",
-            message: format!("{}: {e}", dir.join(TRAINER_STATE_FILE).display()),
+            message: e.to_string(),
         })?;
-        let field = |k: &str| trainer[k].as_u64().unwrap_or(0);
+        if trainer.step != saved_step {
+            return Err(TrainError::BadInput {
+                name: "--resume",
+                message: format!(
+                    "{}: field `step` is {}, but the directory is the checkpoint of step {saved_step}",
+                    dir.join(TRAINER_STATE_FILE).display(),
+                    trainer.step
+                ),
+            });
+        }
         optimizer
-            .load_state(&state, field("optimizer_steps"))
+            .load_state(&state, trainer.optimizer_steps)
             .map_err(|message| TrainError::BadInput {
                 name: "--resume",
                 message,
             })?;
         step = saved_step;
         position = DataPosition {
-            epoch: field("epoch"),
-            index: field("index") as usize,
+            epoch: trainer.epoch,
+            index: trainer.index,
         };
         truncate_metrics(&metrics_path, step)?;
     } else if metrics_path.exists() {

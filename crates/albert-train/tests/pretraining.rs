@@ -401,6 +401,88 @@ fn stop_after_keeps_the_schedule_and_resume_finishes_it() {
     assert_eq!(rest.losses, straight.losses[4..]);
 }
 
+/// A run of 4 steps stopped after 2 (a checkpoint at step 2) under `tmp/run`: the directory.
+fn stopped_run(tmp: &Path) -> PathBuf {
+    let out = tmp.join("run");
+    let mut first = options(&out, 4, false);
+    first.stop_after = Some(2);
+    run(&first).unwrap();
+    out
+}
+
+/// A damaged `trainer_state.json` — cut short, a field missing, a field of the wrong type — is
+/// refused by `--resume`, naming the file and the field, instead of resuming from epoch 0.
+#[test]
+fn resume_refuses_a_damaged_trainer_state_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = stopped_run(tmp.path());
+    let path = out.join("checkpoint-00000002").join("trainer_state.json");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let edited = |edit: &dyn Fn(&mut serde_json::Map<String, serde_json::Value>)| {
+        let mut v = value.clone();
+        edit(v.as_object_mut().unwrap());
+        v.to_string()
+    };
+    // Cut just after the key `"epoch":`, so the file ends where that field's value should be.
+    let cut = good.find("\"epoch\"").unwrap() + "\"epoch\":".len();
+    let cases = [
+        ("cut short", good[..cut].to_string(), "epoch"),
+        (
+            "missing field",
+            edited(&|m| {
+                m.remove("index");
+            }),
+            "index",
+        ),
+        (
+            "wrong type",
+            edited(&|m| {
+                m.insert("optimizer_steps".into(), "two".into());
+            }),
+            "optimizer_steps",
+        ),
+    ];
+    for (what, text, field) in cases {
+        std::fs::write(&path, &text).unwrap();
+        let err = run(&options(&out, 4, true)).unwrap_err().to_string();
+        assert!(
+            err.contains("--resume")
+                && err.contains(&path.display().to_string())
+                && err.contains(&format!("`{field}`")),
+            "{what}: {err}"
+        );
+    }
+    // The intact file resumes.
+    std::fs::write(&path, &good).unwrap();
+    assert_eq!(run(&options(&out, 4, true)).unwrap().steps, 4);
+}
+
+/// `--resume` with nothing to resume from, or from another model's checkpoint (a config of other
+/// sizes), fails naming the argument and the directory or the differing field.
+#[test]
+fn resume_refuses_no_checkpoint_and_another_models_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    let err = run(&options(&empty, 4, true)).unwrap_err().to_string();
+    assert!(
+        err.contains("--resume") && err.contains(&format!("no checkpoint in {}", empty.display())),
+        "{err}"
+    );
+
+    let out = stopped_run(tmp.path());
+    let mut other = options(&out, 4, true);
+    other.config.hidden_size = 64;
+    let err = run(&other).unwrap_err().to_string();
+    let config = out.join("checkpoint-00000002").join("config.json");
+    assert!(
+        err.contains("--resume")
+            && err.contains(&config.display().to_string())
+            && err.contains("`hidden_size`"),
+        "{err}"
+    );
+}
+
 #[test]
 fn bf16_autocast_stays_close_to_fp32_and_trains() {
     use albert_core::Head;

@@ -98,11 +98,25 @@ pub fn load(model: &Path, choice: &BackendChoice) -> Result<Box<dyn Backend>> {
         ));
     }
     albert_onnx::proto::check_external_data(model)?;
+    // An engine's message does not always say which file it could not load (tract: "model proto
+    // does not contain a graph" for an empty or cut-short model.onnx).
+    let name = model.display().to_string();
+    let named = |e: RuntimeError| match e {
+        RuntimeError::Tract(m) if !m.contains(&name) => RuntimeError::Tract(format!("{name}: {m}")),
+        RuntimeError::OnnxRuntime(m) if !m.contains(&name) => {
+            RuntimeError::OnnxRuntime(format!("{name}: {m}"))
+        }
+        other => other,
+    };
     match choice {
         #[cfg(feature = "ort")]
-        BackendChoice::Ort(options) => Ok(Box::new(ort::OrtBackend::load(model, options)?)),
+        BackendChoice::Ort(options) => Ok(Box::new(
+            ort::OrtBackend::load(model, options).map_err(named)?,
+        )),
         #[cfg(feature = "tract")]
-        BackendChoice::Tract(options) => Ok(Box::new(tract::TractBackend::load(model, options)?)),
+        BackendChoice::Tract(options) => Ok(Box::new(
+            tract::TractBackend::load(model, options).map_err(named)?,
+        )),
     }
 }
 

@@ -109,6 +109,45 @@ impl Drop for Server {
     }
 }
 
+/// Runs `albert-serve MODELS… ARGS…` expecting it to refuse to start: waits (bounded) for it to
+/// exit and returns its exit status and stderr. A server that starts instead is killed and fails
+/// the test.
+pub fn start_failure(
+    models: &[String],
+    args: &[&str],
+    cache: &Path,
+) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_albert-serve"))
+        .args(models)
+        .args(["--host", "127.0.0.1", "--port", "0", "--cache-dir"])
+        .arg(cache)
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start albert-serve");
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("albert-serve did not exit within 120 s; it should have refused to start");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().unwrap())
+}
+
 /// Exports of every task the server serves, made once per test under `dir`: (name, directory).
 pub fn exports(dir: &Path) -> Vec<(Task, PathBuf)> {
     [

@@ -19,7 +19,7 @@ pub mod metrics;
 pub mod sequence;
 pub mod tokens;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -238,29 +238,6 @@ pub(crate) struct Prepared {
     pub baseline: Option<(String, f64)>,
 }
 
-fn append(path: &Path, line: &serde_json::Value) -> Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| TrainError::io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| TrainError::io(path, e))
-}
-
-/// Writes the checkpoint and the tokenizer to a temporary directory beside `dir`, then renames it
-/// to `dir`, so a crash never leaves half a checkpoint.
-fn save_atomically(model: &AlbertModel, tokenizer: &Path, dir: &Path) -> Result<()> {
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    let tmp = parent.join(format!(".best.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    model.to_checkpoint()?.write_dir(&tmp)?;
-    std::fs::copy(tokenizer, tmp.join(albert_core::checkpoint::TOKENIZER_FILE))
-        .map_err(|e| TrainError::io(tokenizer, e))?;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&tmp, dir).map_err(|e| TrainError::io(dir, e))
-}
-
 /// Fine-tunes `options.model` on `options.data` (see the module comment).
 pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<FinetuneSummary> {
     let base = Checkpoint::read_dir(&options.model)?;
@@ -343,6 +320,9 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
 
     std::fs::create_dir_all(&options.output).map_err(|e| TrainError::io(&options.output, e))?;
     let _lock = crate::run_lock::lock_run_dir(&options.output, "--output")?;
+    // A crash while the best checkpoint was being replaced left the previous one aside.
+    let best_dir = options.output.join("best");
+    albert_core::fsutil::recover_dir(&best_dir)?;
     let metrics = options.output.join(crate::pretrain::METRICS_FILE);
     let _ = std::fs::remove_file(&metrics);
     let batch_size = options.batch_size.max(1);
@@ -371,7 +351,6 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     let mut rng = rand::rngs::StdRng::seed_from_u64(options.seed);
     let mut order: Vec<usize> = (0..task.len()).collect();
     let (mut best, mut best_epoch, mut epochs_run) = (None::<Evaluation>, 0, 0);
-    let best_dir = options.output.join("best");
     let mut train_losses = Vec::new();
     let mut step = 0u64;
     'epochs: for epoch in 1..=options.epochs {
@@ -389,7 +368,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             optimizer.step(lr);
             let value = loss.double_value(&[]);
             train_losses.push(value);
-            append(
+            crate::pretrain::append_metrics(
                 &metrics,
                 &json!({"split": "train", "step": step, "loss": value, "lr": lr}),
             )?;
@@ -400,7 +379,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
         }
         epochs_run = epoch;
         let evaluation = task.evaluate(&model, Split::Validation, batch_size, options.device)?;
-        append(
+        crate::pretrain::append_metrics(
             &metrics,
             &evaluation.to_json(json!({"split": "eval", "step": step, "epoch": epoch})),
         )?;
@@ -423,7 +402,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             .as_ref()
             .is_none_or(|b| evaluation.main().1 > b.main().1);
         if improved {
-            save_atomically(&model, &tokenizer_path, &best_dir)?;
+            crate::pretrain::write_checkpoint_dir(&model, &tokenizer_path, &best_dir, |_| Ok(()))?;
             best = Some(evaluation);
             best_epoch = epoch;
         } else if epoch - best_epoch >= options.patience.max(1) {
@@ -447,7 +426,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     let test = if options.data.sizes().2 > 0 {
         model.load_tensors(&Checkpoint::read_dir(&best_dir)?.tensors)?;
         let evaluation = task.evaluate(&model, Split::Test, batch_size, options.device)?;
-        append(
+        crate::pretrain::append_metrics(
             &metrics,
             &evaluation.to_json(json!({"split": "test", "epoch": best_epoch})),
         )?;
