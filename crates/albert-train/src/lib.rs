@@ -14,6 +14,7 @@ pub mod device;
 pub mod error;
 pub mod evaluate;
 pub mod finetune;
+pub mod metrics_log;
 pub mod model;
 pub mod optim;
 pub mod pretrain;

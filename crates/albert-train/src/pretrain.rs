@@ -3,7 +3,6 @@
 //! lines and an SVG chart; checkpoints in the HF layout (plus optimizer and trainer state) written
 //! atomically, the last K kept; exact resume; a clean stop (checkpoint first) on request.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +10,6 @@ use std::time::Instant;
 
 use albert_core::params::{Parts, SentenceHead};
 use albert_core::{AlbertConfig, Checkpoint};
-use serde_json::json;
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::data::{
@@ -19,13 +17,13 @@ use crate::data::{
     create_instances,
 };
 use crate::error::{Result, TrainError};
+use crate::metrics_log::{self, METRICS_FILE, PretrainEval, PretrainStep, Split};
 use crate::model::AlbertModel;
 use crate::optim::{Optimizer, OptimizerOptions, Schedule};
 use crate::trainer_state::TrainerState;
 
 pub use crate::trainer_state::TRAINER_STATE_FILE;
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const CHART_FILE: &str = "curves.svg";
 
 #[derive(Debug, Clone)]
@@ -314,42 +312,6 @@ pub fn checkpoints(output: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// Appends `line` and its newline to the JSON-lines file `path` with one `write`, so that a
-/// process killed while logging leaves at most its last line cut short (never one torn in the
-/// middle of the file): the readers skip a line that does not parse, and `--resume` rewrites the
-/// file with whole lines ([`truncate_metrics`]).
-pub(crate) fn append_metrics(path: &Path, line: &serde_json::Value) -> Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| TrainError::io(path, e))?;
-    file.write_all(format!("{line}\n").as_bytes())
-        .map_err(|e| TrainError::io(path, e))
-}
-
-/// Keeps only the metric lines up to `step` (a resumed run rewrites what follows).
-fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
-    if !path.exists() {
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-    let kept: Vec<&str> = text
-        .lines()
-        .filter(|l| {
-            serde_json::from_str::<serde_json::Value>(l)
-                .ok()
-                .and_then(|v| v["step"].as_u64())
-                .is_some_and(|s| s <= step)
-        })
-        .collect();
-    albert_core::write_atomic(
-        path,
-        (kept.join("\n") + if kept.is_empty() { "" } else { "\n" }).as_bytes(),
-    )?;
-    Ok(())
-}
-
 /// The first field (by name) of the model's definition in which two configs differ, with both
 /// values: a run resumes only from a checkpoint of its own model.
 fn config_difference(
@@ -416,36 +378,8 @@ fn init_from(model: &AlbertModel, source: &Path, options: &PretrainOptions) -> R
 pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<PretrainSummary> {
     let tokenizer = albert_core::tokenizer::load(&options.tokenizer)?;
     let ids = SpecialIds::from_tokenizer(&tokenizer)?;
-    if ids.vocab_size as usize != options.config.vocab_size {
-        return Err(TrainError::BadInput {
-            name: "config",
-            message: format!(
-                "vocab_size is {} but the tokenizer {} has {} pieces",
-                options.config.vocab_size,
-                options.tokenizer.display(),
-                ids.vocab_size
-            ),
-        });
-    }
-    if options.instances.max_seq_length > options.config.max_position_embeddings {
-        return Err(TrainError::BadInput {
-            name: "max_seq_length",
-            message: format!(
-                "{} exceeds max_position_embeddings {}",
-                options.instances.max_seq_length, options.config.max_position_embeddings
-            ),
-        });
-    }
-    fn files(v: &[PathBuf]) -> Vec<&Path> {
-        v.iter().map(PathBuf::as_path).collect()
-    }
-    let corpus = Corpus::load(&files(&options.train_files), &tokenizer)?;
-    let eval_instances = if options.eval_files.is_empty() {
-        Vec::new()
-    } else {
-        let eval = Corpus::load(&files(&options.eval_files), &tokenizer)?;
-        create_instances(&eval, &ids, &options.instances, options.seed ^ 0xE7A1, 0)
-    };
+    check_sizes(options, &ids)?;
+    let (corpus, eval_instances) = load_text(options, &tokenizer, &ids)?;
     std::fs::create_dir_all(&options.output).map_err(|e| TrainError::io(&options.output, e))?;
     let _lock = crate::run_lock::lock_run_dir(&options.output, "--output")?;
     recover_checkpoints(&options.output)?;
@@ -455,74 +389,20 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
     tch::manual_seed(options.seed as i64);
     let model = AlbertModel::new(&vs, &options.config, parts)?;
     let mut optimizer = Optimizer::new(model.named_parameters(), options.optimizer);
-    let mut step = 0u64;
-    let mut position = DataPosition { epoch: 0, index: 0 };
-
     let metrics_path = options.output.join(METRICS_FILE);
     if let Some(source) = &options.init_from {
         init_from(&model, source, options)?;
     }
-    if options.resume {
-        let Some((saved_step, dir)) = checkpoints(&options.output)?.pop() else {
-            return Err(TrainError::BadInput {
-                name: "--resume",
-                message: format!("no checkpoint in {}", options.output.display()),
-            });
-        };
-        let checkpoint = Checkpoint::read_dir(&dir)?;
-        if let Some((field, theirs, ours)) = config_difference(&checkpoint.config, &options.config)
-        {
-            return Err(TrainError::BadInput {
-                name: "--resume",
-                message: format!(
-                    "{} is another model's checkpoint: its field `{field}` is {theirs}, --config has {ours}",
-                    dir.join(albert_core::checkpoint::CONFIG_FILE).display(),
-                ),
-            });
+    let (mut step, position) = if options.resume {
+        let resumed = resume(&model, &mut optimizer, options, parts)?;
+        metrics_log::truncate(&metrics_path, resumed.0)?;
+        resumed
+    } else {
+        if metrics_path.exists() {
+            std::fs::remove_file(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
         }
-        if checkpoint.parts != parts {
-            return Err(TrainError::BadInput {
-                name: "--resume",
-                message: format!(
-                    "{} was trained with other heads (another --objective)",
-                    dir.display()
-                ),
-            });
-        }
-        model.load_tensors(&checkpoint.tensors)?;
-        let state: std::collections::BTreeMap<String, Tensor> =
-            Tensor::read_safetensors(dir.join(OPTIMIZER_FILE))?
-                .into_iter()
-                .collect();
-        let trainer = TrainerState::read(&dir).map_err(|e| TrainError::BadInput {
-            name: "--resume",
-            message: e.to_string(),
-        })?;
-        if trainer.step != saved_step {
-            return Err(TrainError::BadInput {
-                name: "--resume",
-                message: format!(
-                    "{}: field `step` is {}, but the directory is the checkpoint of step {saved_step}",
-                    dir.join(TRAINER_STATE_FILE).display(),
-                    trainer.step
-                ),
-            });
-        }
-        optimizer
-            .load_state(&state, trainer.optimizer_steps)
-            .map_err(|message| TrainError::BadInput {
-                name: "--resume",
-                message,
-            })?;
-        step = saved_step;
-        position = DataPosition {
-            epoch: trainer.epoch,
-            index: trainer.index,
-        };
-        truncate_metrics(&metrics_path, step)?;
-    } else if metrics_path.exists() {
-        std::fs::remove_file(&metrics_path).map_err(|e| TrainError::io(&metrics_path, e))?;
-    }
+        (0, DataPosition { epoch: 0, index: 0 })
+    };
 
     let mut stream = InstanceStream::at(
         &corpus,
@@ -567,47 +447,28 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         Objective::None => "-",
     };
     while step < options.steps {
-        // Dropout masks depend on (seed, step) only, so a resumed run continues exactly.
-        tch::manual_seed(
-            (options.seed as i64)
-                .wrapping_mul(1_000_003)
-                .wrapping_add(step as i64),
-        );
-        optimizer.zero_grad();
-        let mut step_metrics = Metrics::default();
-        for _ in 0..options.accumulation.max(1) {
-            let instances: Vec<Instance> = (0..options.batch_size)
-                .map(|_| stream.next_instance())
-                .collect::<Option<_>>()
-                .ok_or_else(|| TrainError::BadInput {
-                    name: "corpus",
-                    message: "yields no training examples".into(),
-                })?;
-            let refs: Vec<&Instance> = instances.iter().collect();
-            let batch = Batch::new(&refs, ids.pad, options.device);
-            tokens_seen += batch.tokens;
-            let (loss, m) = crate::model::precision::bf16_autocast(options.bf16, || {
-                batch_metrics(&model, &batch, options.instances.objective, true)
-            })?;
-            (loss / options.accumulation.max(1) as f64).backward();
-            step_metrics.add(&m, 1.0 / options.accumulation.max(1) as f64);
-        }
-        let grad_norm = if options.clip > 0.0 {
-            optimizer.clip_grad_norm(options.clip)
-        } else {
-            0.0
-        };
         let lr = schedule.lr(step);
-        optimizer.step(lr);
+        let (metrics, grad_norm, tokens) =
+            train_step(&model, &mut optimizer, &mut stream, options, &ids, step, lr)?;
         step += 1;
-        last = step_metrics;
-        losses.push(step_metrics.loss);
+        tokens_seen += tokens;
+        last = metrics;
+        losses.push(metrics.loss);
         let rate = tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        append_metrics(
+        metrics_log::append(
             &metrics_path,
-            &json!({"split": "train", "step": step, "lr": lr, "loss": last.loss, "mlm_loss": last.mlm_loss,
-                    "mlm_accuracy": last.mlm_accuracy, "sentence_loss": last.sentence_loss,
-                    "sentence_accuracy": last.sentence_accuracy, "grad_norm": grad_norm, "tokens_per_second": rate}),
+            Split::Train,
+            &PretrainStep {
+                step,
+                lr,
+                loss: last.loss,
+                mlm_loss: last.mlm_loss,
+                mlm_accuracy: last.mlm_accuracy,
+                sentence_loss: last.sentence_loss,
+                sentence_accuracy: last.sentence_accuracy,
+                grad_norm,
+                tokens_per_second: rate,
+            },
         )?;
         bar.set_position(step);
         bar.set_message(format!(
@@ -621,10 +482,17 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
             && (step.is_multiple_of(options.eval_every) || step == options.steps || time_boxed)
             && let Some(m) = evaluate(&model, &eval_instances, options, ids.pad)?
         {
-            append_metrics(
+            metrics_log::append(
                 &metrics_path,
-                &json!({"split": "eval", "step": step, "loss": m.loss, "mlm_loss": m.mlm_loss, "mlm_accuracy": m.mlm_accuracy,
-                        "sentence_loss": m.sentence_loss, "sentence_accuracy": m.sentence_accuracy}),
+                Split::Eval,
+                &PretrainEval {
+                    step,
+                    loss: m.loss,
+                    mlm_loss: m.mlm_loss,
+                    mlm_accuracy: m.mlm_accuracy,
+                    sentence_loss: m.sentence_loss,
+                    sentence_accuracy: m.sentence_accuracy,
+                },
             )?;
             crate::progress::report(
                 &bar,
@@ -673,4 +541,165 @@ pub fn pretrain(options: &PretrainOptions, stop: Arc<AtomicBool>) -> Result<Pret
         tokens_per_second: tokens_seen as f64 / started.elapsed().as_secs_f64().max(1e-9),
         losses,
     })
+}
+
+/// The tokenizer must be the config's vocabulary, and the sequences must fit its positions.
+fn check_sizes(options: &PretrainOptions, ids: &SpecialIds) -> Result<()> {
+    if ids.vocab_size as usize != options.config.vocab_size {
+        return Err(TrainError::BadInput {
+            name: "config",
+            message: format!(
+                "vocab_size is {} but the tokenizer {} has {} pieces",
+                options.config.vocab_size,
+                options.tokenizer.display(),
+                ids.vocab_size
+            ),
+        });
+    }
+    if options.instances.max_seq_length > options.config.max_position_embeddings {
+        return Err(TrainError::BadInput {
+            name: "max_seq_length",
+            message: format!(
+                "{} exceeds max_position_embeddings {}",
+                options.instances.max_seq_length, options.config.max_position_embeddings
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The training corpus, and the held-out examples (fixed: drawn once, in order) when there is
+/// held-out text.
+fn load_text(
+    options: &PretrainOptions,
+    tokenizer: &tokenizers::Tokenizer,
+    ids: &SpecialIds,
+) -> Result<(Corpus, Vec<Instance>)> {
+    fn files(v: &[PathBuf]) -> Vec<&Path> {
+        v.iter().map(PathBuf::as_path).collect()
+    }
+    let corpus = Corpus::load(&files(&options.train_files), tokenizer)?;
+    let eval_instances = if options.eval_files.is_empty() {
+        Vec::new()
+    } else {
+        let eval = Corpus::load(&files(&options.eval_files), tokenizer)?;
+        create_instances(&eval, ids, &options.instances, options.seed ^ 0xE7A1, 0)
+    };
+    Ok((corpus, eval_instances))
+}
+
+/// `--resume`: the newest checkpoint's weights and optimizer state into `model` and
+/// `optimizer`, after checking that it is this model's (config, heads) and that its
+/// trainer_state.json is whole; returns its step and where in the data it stopped.
+fn resume(
+    model: &AlbertModel,
+    optimizer: &mut Optimizer,
+    options: &PretrainOptions,
+    parts: Parts,
+) -> Result<(u64, DataPosition)> {
+    let Some((saved_step, dir)) = checkpoints(&options.output)?.pop() else {
+        return Err(TrainError::BadInput {
+            name: "--resume",
+            message: format!("no checkpoint in {}", options.output.display()),
+        });
+    };
+    let checkpoint = Checkpoint::read_dir(&dir)?;
+    if let Some((field, theirs, ours)) = config_difference(&checkpoint.config, &options.config) {
+        return Err(TrainError::BadInput {
+            name: "--resume",
+            message: format!(
+                "{} is another model's checkpoint: its field `{field}` is {theirs}, --config has {ours}",
+                dir.join(albert_core::checkpoint::CONFIG_FILE).display(),
+            ),
+        });
+    }
+    if checkpoint.parts != parts {
+        return Err(TrainError::BadInput {
+            name: "--resume",
+            message: format!(
+                "{} was trained with other heads (another --objective)",
+                dir.display()
+            ),
+        });
+    }
+    model.load_tensors(&checkpoint.tensors)?;
+    let state: std::collections::BTreeMap<String, Tensor> =
+        Tensor::read_safetensors(dir.join(OPTIMIZER_FILE))?
+            .into_iter()
+            .collect();
+    let trainer = TrainerState::read(&dir).map_err(|e| TrainError::BadInput {
+        name: "--resume",
+        message: e.to_string(),
+    })?;
+    if trainer.step != saved_step {
+        return Err(TrainError::BadInput {
+            name: "--resume",
+            message: format!(
+                "{}: field `step` is {}, but the directory is the checkpoint of step {saved_step}",
+                dir.join(TRAINER_STATE_FILE).display(),
+                trainer.step
+            ),
+        });
+    }
+    optimizer
+        .load_state(&state, trainer.optimizer_steps)
+        .map_err(|message| TrainError::BadInput {
+            name: "--resume",
+            message,
+        })?;
+    Ok((
+        saved_step,
+        DataPosition {
+            epoch: trainer.epoch,
+            index: trainer.index,
+        },
+    ))
+}
+
+/// One optimizer step at `lr`: `--accumulation` batches forward and backward, gradients clipped
+/// to `--clip`. Returns the step's metrics (averaged over its batches), the gradient norm before
+/// clipping (0 without clipping) and the tokens it read.
+fn train_step(
+    model: &AlbertModel,
+    optimizer: &mut Optimizer,
+    stream: &mut InstanceStream,
+    options: &PretrainOptions,
+    ids: &SpecialIds,
+    step: u64,
+    lr: f64,
+) -> Result<(Metrics, f64, usize)> {
+    // Dropout masks depend on (seed, step) only, so a resumed run continues exactly.
+    tch::manual_seed(
+        (options.seed as i64)
+            .wrapping_mul(1_000_003)
+            .wrapping_add(step as i64),
+    );
+    optimizer.zero_grad();
+    let mut metrics = Metrics::default();
+    let mut tokens = 0;
+    let accumulation = options.accumulation.max(1);
+    for _ in 0..accumulation {
+        let instances: Vec<Instance> = (0..options.batch_size)
+            .map(|_| stream.next_instance())
+            .collect::<Option<_>>()
+            .ok_or_else(|| TrainError::BadInput {
+                name: "corpus",
+                message: "yields no training examples".into(),
+            })?;
+        let refs: Vec<&Instance> = instances.iter().collect();
+        let batch = Batch::new(&refs, ids.pad, options.device);
+        tokens += batch.tokens;
+        let (loss, m) = crate::model::precision::bf16_autocast(options.bf16, || {
+            batch_metrics(model, &batch, options.instances.objective, true)
+        })?;
+        (loss / accumulation as f64).backward();
+        metrics.add(&m, 1.0 / accumulation as f64);
+    }
+    let grad_norm = if options.clip > 0.0 {
+        optimizer.clip_grad_norm(options.clip)
+    } else {
+        0.0
+    };
+    optimizer.step(lr);
+    Ok((metrics, grad_norm, tokens))
 }

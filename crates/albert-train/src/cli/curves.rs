@@ -28,7 +28,7 @@ pub(crate) fn curves_command(args: &CurvesArgs) -> Result<()> {
         };
         let path = PathBuf::from(path);
         let metrics = if path.is_dir() {
-            path.join(albert_train::pretrain::METRICS_FILE)
+            path.join(albert_train::metrics_log::METRICS_FILE)
         } else {
             path
         };

@@ -26,7 +26,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use albert_core::{AlbertConfig, Checkpoint, Head};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
-use serde_json::json;
 use tch::{Device, Tensor, nn};
 
 pub use answers::{QaColumns, QaExample, read_qa_examples};
@@ -34,6 +33,7 @@ pub use sequence::{Columns, Example, read_examples};
 pub use tokens::{TagColumns, TaggedExample, read_tagged_examples};
 
 use crate::error::{Result, TrainError};
+use crate::metrics_log::{self, FinetuneEval, FinetuneStep};
 use crate::model::AlbertModel;
 use crate::optim::{Optimizer, OptimizerKind, OptimizerOptions, Schedule};
 
@@ -127,13 +127,14 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// `fields` with the loss and every metric added: one line of metrics.jsonl.
-    fn to_json(&self, mut fields: serde_json::Value) -> serde_json::Value {
-        fields["loss"] = json!(self.loss);
-        for (name, value) in &self.metrics {
-            fields[*name] = json!(value);
+    /// Its line of metrics.jsonl (`step`: validation's step; the test set has none).
+    fn record(&self, step: Option<u64>, epoch: usize) -> FinetuneEval {
+        FinetuneEval {
+            step,
+            epoch,
+            loss: self.loss,
+            metrics: self.metrics.iter().copied().collect(),
         }
-        fields
     }
 
     /// The metric early stopping watches: (name, value).
@@ -238,16 +239,14 @@ pub(crate) struct Prepared {
     pub baseline: Option<(String, f64)>,
 }
 
-/// Fine-tunes `options.model` on `options.data` (see the module comment).
-pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<FinetuneSummary> {
-    let base = Checkpoint::read_dir(&options.model)?;
-    let tokenizer_path = options.model.join(albert_core::checkpoint::TOKENIZER_FILE);
-    let tokenizer = albert_core::tokenizer::load(&tokenizer_path)?;
-    let max_length = options
-        .max_seq_length
-        .min(base.config.max_position_embeddings);
-    let head = options.data.head();
-    let prepared = match &options.data {
+/// Tokenizes the task's data into training and held-out features, for sequences of
+/// `max_length` tokens.
+fn prepare(
+    data: &TaskData,
+    tokenizer: tokenizers::Tokenizer,
+    max_length: usize,
+) -> Result<Prepared> {
+    match data {
         TaskData::Sequence {
             train,
             validation,
@@ -257,7 +256,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             max_length,
             train,
             [validation, test].map(Vec::as_slice),
-        )?,
+        ),
         TaskData::Tokens {
             train,
             validation,
@@ -267,7 +266,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             max_length,
             train,
             [validation, test].map(Vec::as_slice),
-        )?,
+        ),
         TaskData::Answers {
             train,
             validation,
@@ -281,15 +280,13 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             *max_answer_length,
             train,
             [validation, test].map(Vec::as_slice),
-        )?,
-    };
-    let Prepared {
-        task,
-        labels,
-        baseline,
-    } = prepared;
+        ),
+    }
+}
 
-    let mut config: AlbertConfig = base.config.clone();
+/// The base's config with the task's labels as `id2label` / `label2id` (none for question
+/// answering, which has no labels).
+fn with_labels(mut config: AlbertConfig, labels: &[String]) -> AlbertConfig {
     if labels.is_empty() {
         config.id2label = None;
         config.label2id = None;
@@ -309,6 +306,24 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
                 .collect(),
         );
     }
+    config
+}
+
+/// Fine-tunes `options.model` on `options.data` (see the module comment).
+pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<FinetuneSummary> {
+    let base = Checkpoint::read_dir(&options.model)?;
+    let tokenizer_path = options.model.join(albert_core::checkpoint::TOKENIZER_FILE);
+    let tokenizer = albert_core::tokenizer::load(&tokenizer_path)?;
+    let max_length = options
+        .max_seq_length
+        .min(base.config.max_position_embeddings);
+    let head = options.data.head();
+    let Prepared {
+        task,
+        labels,
+        baseline,
+    } = prepare(&options.data, tokenizer, max_length)?;
+    let config = with_labels(base.config.clone(), &labels);
 
     // The model: the base's embeddings and encoder (and pooler); a new task head (HF's init).
     tch::manual_seed(options.seed as i64);
@@ -323,7 +338,7 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     // A crash while the best checkpoint was being replaced left the previous one aside.
     let best_dir = options.output.join("best");
     albert_core::fsutil::recover_dir(&best_dir)?;
-    let metrics = options.output.join(crate::pretrain::METRICS_FILE);
+    let metrics = options.output.join(metrics_log::METRICS_FILE);
     let _ = std::fs::remove_file(&metrics);
     let batch_size = options.batch_size.max(1);
     let steps_per_epoch = task.len().div_ceil(batch_size);
@@ -368,9 +383,14 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
             optimizer.step(lr);
             let value = loss.double_value(&[]);
             train_losses.push(value);
-            crate::pretrain::append_metrics(
+            metrics_log::append(
                 &metrics,
-                &json!({"split": "train", "step": step, "loss": value, "lr": lr}),
+                metrics_log::Split::Train,
+                &FinetuneStep {
+                    step,
+                    loss: value,
+                    lr,
+                },
             )?;
             if let Some(bar) = &bar {
                 bar.inc(1);
@@ -379,9 +399,10 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
         }
         epochs_run = epoch;
         let evaluation = task.evaluate(&model, Split::Validation, batch_size, options.device)?;
-        crate::pretrain::append_metrics(
+        metrics_log::append(
             &metrics,
-            &evaluation.to_json(json!({"split": "eval", "step": step, "epoch": epoch})),
+            metrics_log::Split::Eval,
+            &evaluation.record(Some(step), epoch),
         )?;
         if let Some(bar) = &bar {
             let figures: Vec<String> = evaluation
@@ -426,9 +447,10 @@ pub fn finetune(options: &FinetuneOptions, stop: Arc<AtomicBool>) -> Result<Fine
     let test = if options.data.sizes().2 > 0 {
         model.load_tensors(&Checkpoint::read_dir(&best_dir)?.tensors)?;
         let evaluation = task.evaluate(&model, Split::Test, batch_size, options.device)?;
-        crate::pretrain::append_metrics(
+        metrics_log::append(
             &metrics,
-            &evaluation.to_json(json!({"split": "test", "epoch": best_epoch})),
+            metrics_log::Split::Test,
+            &evaluation.record(None, best_epoch),
         )?;
         Some(evaluation)
     } else {
