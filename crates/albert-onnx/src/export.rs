@@ -254,7 +254,7 @@ impl AlbertGraph<'_> {
         self.layer_norm(&residual, &n.output_norm)
     }
 
-    /// The pooler (HF `AlbertModel.pooler`): tanh(W·h[CLS] + b). [batch, seq, H] → [batch, H].
+    /// The pooler (HF `AlbertModel.pooler`): `tanh(W·h[CLS] + b)`. [batch, seq, H] → [batch, H].
     fn pooler(&mut self, hidden: &str) -> Result<String> {
         self.b.set_scope("/albert/pooler");
         let zero = self.b.const_i64(&[], &[0]);

@@ -201,7 +201,7 @@ impl AlbertReference<'_> {
         self.layer_norm(&down, &n.output_norm)
     }
 
-    /// The pooler (HF `AlbertModel.pooler`): tanh(W·h[CLS] + b). [batch, seq, H] → [batch, H].
+    /// The pooler (HF `AlbertModel.pooler`): `tanh(W·h[CLS] + b)`. [batch, seq, H] → [batch, H].
     fn pooler(&mut self, hidden: &Array3<f64>) -> Result<Array2<f64>> {
         let mut rows = Vec::with_capacity(hidden.len_of(Axis(0)));
         for b in 0..hidden.len_of(Axis(0)) {
