@@ -196,6 +196,12 @@ impl GraphBuilder {
         self.op("Add", &[&product, bias], vec![])
     }
 
+    /// x·W + b with W stored as [in, out], into the named value `output` (a graph output).
+    pub fn linear_into(&mut self, x: &str, weight: &str, bias: &str, output: &str) {
+        let product = self.op("MatMul", &[x, weight], vec![]);
+        self.op_into("Add", &[&product, bias], vec![], output);
+    }
+
     /// The `hidden_act` functions of HF `activations.py`, with standard ops.
     pub fn activation(&mut self, activation: Activation, x: &str) -> String {
         match activation {

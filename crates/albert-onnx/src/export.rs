@@ -1,7 +1,24 @@
 //! Checkpoint → ONNX. The graph is written the way ALBERT is: each shared tensor is one
 //! initializer that every layer using it reads directly (no Identity, no per-layer copies), the
-//! MLM decoder reads the word-embedding initializer itself (Gemm with transB), and only standard
-//! ONNX ops are used (opset 17 by default), so ONNX Runtime and tract both run it.
+//! MLM decoder reads the word-embedding initializer itself, and only standard ONNX ops are used
+//! (opset 17 by default), so ONNX Runtime and tract both run it.
+//!
+//! The graph is built in the same named steps, in the same order, as ALBERT's two other forms —
+//! the tch model the trainer runs (crates/albert-train/src/model/) and the f64 reference
+//! ([`crate::reference`]) — so the three read side by side. Each step is one method of
+//! `AlbertGraph`, whose nodes are named under the HF module it builds (`/albert/embeddings/…`):
+//!
+//! 1. `embeddings`: word + position + token-type tables of width E, summed, LayerNorm
+//!    (§3.1 factorized embedding parameterization; HF `AlbertEmbeddings`).
+//! 2. `encoder` (HF `AlbertTransformer`): the additive `mask_bias`,
+//!    `embedding_hidden_mapping_in` (the E→H projection), then the shared `layer` applied
+//!    `num_hidden_layers` × `inner_group_num` times, each application reading its group's
+//!    initializers under the config's sharing (§3.1 cross-layer parameter sharing;
+//!    [`albert_core::params::layer_names`]). A `layer` is `attention` then `feed_forward`
+//!    (HF `AlbertLayer`, `AlbertAttention`).
+//! 3. The heads: `pooler`, `mlm_head` (decoder tied to the word embeddings), `sentence_head`
+//!    (SOP, §3.1 inter-sentence coherence loss, or NSP), `classifier`, `qa_head`; `heads` picks
+//!    the ones the task outputs and declares the graph outputs.
 //!
 //! Inputs: `input_ids`, `attention_mask`, `token_type_ids`, int64 [batch_size, sequence_length]
 //! (all three required, as optimum exports ALBERT). Outputs by task, named as optimum / HF name them:
@@ -17,19 +34,21 @@
 use std::path::{Path, PathBuf};
 
 use albert_core::checkpoint::{MODEL_FILE, WEIGHTS_FILE, checked_companions};
-use albert_core::params::{self, SentenceHead, names};
+use albert_core::params::{self, LayerNames, LayerSlot, SentenceHead, names};
 use albert_core::{AlbertConfig, Checkpoint, Parts, TensorF32};
 use sha2::{Digest, Sha256};
 
 use crate::builder::GraphBuilder;
 use crate::error::{OnnxError, Result};
 use crate::proto::pb::tensor_proto::DataType;
-use crate::proto::pb::{ModelProto, OperatorSetIdProto};
+use crate::proto::pb::{GraphProto, ModelProto, OperatorSetIdProto, ValueInfoProto};
 use crate::proto::{self, Dim, attr_int, attr_ints, tensor_f32, value_info};
 
 pub const DEFAULT_OPSET: i64 = 17;
 pub const BATCH: &str = "batch_size";
 pub const SEQUENCE: &str = "sequence_length";
+const BATCH_DIM: Dim = Dim::Symbol(BATCH);
+const SEQUENCE_DIM: Dim = Dim::Symbol(SEQUENCE);
 
 pub use albert_core::Task;
 
@@ -45,15 +64,313 @@ pub fn check_task(task: Task, parts: &Parts) -> Result<()> {
     }
 }
 
+/// Builds the ONNX model of `checkpoint` for `task`.
+pub fn build_model(
+    checkpoint: &Checkpoint,
+    task: Task,
+    opset: i64,
+    source_sha256: &str,
+) -> Result<ModelProto> {
+    build_model_from(checkpoint.clone(), task, opset, source_sha256)
+}
+
+/// Like [`build_model`], consuming the checkpoint: its tensors move into the initializers one by
+/// one, so memory peaks near one copy of the weights (what large models need).
+pub fn build_model_from(
+    checkpoint: Checkpoint,
+    task: Task,
+    opset: i64,
+    source_sha256: &str,
+) -> Result<ModelProto> {
+    if !(17..=21).contains(&opset) {
+        return Err(OnnxError::Opset(opset));
+    }
+    check_task(task, &checkpoint.parts)?;
+    let Checkpoint {
+        config,
+        parts,
+        tensors,
+    } = checkpoint;
+    let mut g = AlbertGraph {
+        b: GraphBuilder::new(opset),
+        config: &config,
+        parts,
+        tensors,
+    };
+    let embedded = g.embeddings()?;
+    let hidden = g.encoder(&embedded)?;
+    let outputs = g.heads(task, &hidden)?;
+    let inputs = ["input_ids", "attention_mask", "token_type_ids"]
+        .iter()
+        .map(|name| value_info(name, DataType::Int64, &[BATCH_DIM, SEQUENCE_DIM]))
+        .collect();
+    let graph = g.b.finish("albert", inputs, outputs);
+    Ok(model_proto(
+        graph,
+        &config,
+        parts,
+        task,
+        opset,
+        source_sha256,
+    ))
+}
+
 /// Graph construction over a checkpoint's tensors. Each tensor is moved out of the map when it
 /// becomes an initializer (initializers are made once per name), so the model is never held twice.
 struct AlbertGraph<'a> {
     b: GraphBuilder,
     config: &'a AlbertConfig,
+    parts: Parts,
     tensors: std::collections::BTreeMap<String, TensorF32>,
 }
 
 impl AlbertGraph<'_> {
+    /// Factorized embeddings (paper §3.1, HF `AlbertEmbeddings`): the word, token-type and
+    /// position vectors of width E summed, then LayerNorm. [batch, seq, E].
+    fn embeddings(&mut self) -> Result<String> {
+        self.b.set_scope("/albert/embeddings");
+        let word = self.stored(names::WORD_EMBEDDINGS)?;
+        let types = self.stored(names::TOKEN_TYPE_EMBEDDINGS)?;
+        let positions = self.stored(names::POSITION_EMBEDDINGS)?;
+        let words = self.b.op("Gather", &[&word, "input_ids"], vec![]);
+        let type_vectors = self.b.op("Gather", &[&types, "token_type_ids"], vec![]);
+        let shape = self.b.op("Shape", &["input_ids"], vec![]);
+        let one = self.b.const_i64(&[], &[1]);
+        let seq_len = self
+            .b
+            .op("Gather", &[&shape, &one], vec![attr_int("axis", 0)]);
+        let zero = self.b.const_i64(&[], &[0]);
+        let position_ids = self.b.op("Range", &[&zero, &seq_len, &one], vec![]);
+        let position_vectors = self.b.op("Gather", &[&positions, &position_ids], vec![]);
+        let sum = self.b.op("Add", &[&words, &type_vectors], vec![]);
+        let sum = self.b.op("Add", &[&sum, &position_vectors], vec![]);
+        self.layer_norm(&sum, &params::norm(names::EMBEDDINGS_NORM))
+    }
+
+    /// The factorized projection E→H (paper §3.1; HF `embedding_hidden_mapping_in`, the first
+    /// module of `AlbertTransformer`). [batch, seq, E] → [batch, seq, H].
+    fn embedding_hidden_mapping_in(&mut self, embedded: &str) -> Result<String> {
+        self.b.set_scope("/albert/encoder");
+        self.linear(embedded, &params::linear(names::MAPPING))
+    }
+
+    /// The encoder (HF `AlbertTransformer`): the E→H projection, then the shared layer applied
+    /// once per layer slot; [`params::layer_names`] maps each application to its group's
+    /// initializers (paper §3.1, cross-layer parameter sharing), so every sharing strategy is
+    /// this loop and a shared tensor is one initializer read by every application.
+    fn encoder(&mut self, embedded: &str) -> Result<String> {
+        let mask_bias = self.mask_bias();
+        let mut hidden = self.embedding_hidden_mapping_in(embedded)?;
+        for slot in params::layer_slots(self.config).collect::<Vec<_>>() {
+            hidden = self.layer(&hidden, &mask_bias, slot)?;
+        }
+        Ok(hidden)
+    }
+
+    /// (1 − mask)·min(f32), shaped [batch, 1, 1, seq] (HF's additive attention mask).
+    fn mask_bias(&mut self) -> String {
+        self.b.set_scope("/albert/mask");
+        let mask = self.b.op(
+            "Cast",
+            &["attention_mask"],
+            vec![attr_int("to", DataType::Float as i64)],
+        );
+        let one = self.b.scalar_f32(1.0);
+        let inverted = self.b.op("Sub", &[&one, &mask], vec![]);
+        let min = self.b.scalar_f32(f32::MIN);
+        let bias = self.b.op("Mul", &[&inverted, &min], vec![]);
+        let axes = self.b.const_i64(&[2], &[1, 2]);
+        self.b.op("Unsqueeze", &[&bias, &axes], vec![])
+    }
+
+    /// One application of the shared transformer layer (HF `AlbertLayer`): attention, then the
+    /// feed-forward block, each post-LN with a residual.
+    fn layer(&mut self, x: &str, mask_bias: &str, slot: LayerSlot) -> Result<String> {
+        let n = params::layer_names(self.config, slot);
+        let attended = self.attention(x, mask_bias, slot, &n)?;
+        self.feed_forward(&attended, slot, &n)
+    }
+
+    /// Multi-head self-attention with its output projection, residual and LayerNorm (HF
+    /// `AlbertAttention`): softmax(q·kᵀ/√d + mask)·v, the heads split by Reshape + Transpose.
+    fn attention(
+        &mut self,
+        x: &str,
+        mask_bias: &str,
+        slot: LayerSlot,
+        n: &LayerNames,
+    ) -> Result<String> {
+        let heads = self.config.num_attention_heads as i64;
+        let head_size = self.config.head_size() as i64;
+        let hidden = self.config.hidden_size as i64;
+        self.b.set_scope(format!(
+            "/albert/encoder/layer.{}.{}/attention",
+            slot.layer, slot.inner
+        ));
+        let split_shape = self.b.const_i64(&[4], &[0, 0, heads, head_size]);
+        let q = self.linear(x, &n.query)?;
+        let k = self.linear(x, &n.key)?;
+        let v = self.linear(x, &n.value)?;
+        // [batch, heads, seq, head_size]; k transposed once more for q·kᵀ.
+        let q = self.split_heads(&q, &split_shape, &[0, 2, 1, 3]);
+        let k = self.split_heads(&k, &split_shape, &[0, 2, 3, 1]);
+        let v = self.split_heads(&v, &split_shape, &[0, 2, 1, 3]);
+        let scores = self.b.op("MatMul", &[&q, &k], vec![]);
+        let scaling = self.b.scalar_f32((head_size as f64).powf(-0.5) as f32);
+        let scores = self.b.op("Mul", &[&scores, &scaling], vec![]);
+        let scores = self.b.op("Add", &[&scores, mask_bias], vec![]);
+        let probs = self.b.op("Softmax", &[&scores], vec![attr_int("axis", -1)]);
+        let context = self.b.op("MatMul", &[&probs, &v], vec![]);
+        let context = self.b.op(
+            "Transpose",
+            &[&context],
+            vec![attr_ints("perm", &[0, 2, 1, 3])],
+        );
+        let merge_shape = self.b.const_i64(&[3], &[0, 0, hidden]);
+        let context = self.b.op("Reshape", &[&context, &merge_shape], vec![]);
+        let projected = self.linear(&context, &n.attention_dense)?;
+        let residual = self.b.op("Add", &[x, &projected], vec![]);
+        self.layer_norm(&residual, &n.attention_norm)
+    }
+
+    /// [batch, seq, H] → [batch, seq, heads, head_size], then transposed by `perm`.
+    fn split_heads(&mut self, x: &str, split_shape: &str, perm: &[i64]) -> String {
+        let split = self.b.op("Reshape", &[x, split_shape], vec![]);
+        self.b
+            .op("Transpose", &[&split], vec![attr_ints("perm", perm)])
+    }
+
+    /// The feed-forward block (HF `AlbertLayer.ff_chunk`): H→I, `hidden_act`, I→H, residual,
+    /// LayerNorm.
+    fn feed_forward(&mut self, attended: &str, slot: LayerSlot, n: &LayerNames) -> Result<String> {
+        self.b.set_scope(format!(
+            "/albert/encoder/layer.{}.{}/ffn",
+            slot.layer, slot.inner
+        ));
+        let up = self.linear(attended, &n.ffn)?;
+        let activated = self.b.activation(self.config.activation(), &up);
+        let down = self.linear(&activated, &n.ffn_output)?;
+        let residual = self.b.op("Add", &[&down, attended], vec![]);
+        self.layer_norm(&residual, &n.output_norm)
+    }
+
+    /// The pooler (HF `AlbertModel.pooler`): `tanh(W·h[CLS] + b)`. [batch, seq, H] → [batch, H].
+    fn pooler(&mut self, hidden: &str) -> Result<String> {
+        self.b.set_scope("/albert/pooler");
+        let zero = self.b.const_i64(&[], &[0]);
+        let first = self
+            .b
+            .op("Gather", &[hidden, &zero], vec![attr_int("axis", 1)]);
+        let dense = self.linear(&first, &params::linear(names::POOLER))?;
+        Ok(self.b.op("Tanh", &[&dense], vec![]))
+    }
+
+    /// The MLM head (HF `AlbertMLMHead`): H→E dense, `hidden_act`, LayerNorm, then the decoder
+    /// tied to the word embeddings (E→V) plus `predictions.bias`, into graph output `output`.
+    ///
+    /// The decoder reads the word-embedding initializer itself through a `Transpose` (the table
+    /// is stored once; engines fold the transpose when loading), as a `MatMul` on the
+    /// [batch, seq, E] states and an `Add` of the bias. An earlier `Gemm` with `transB` on
+    /// flattened states was ~15 % slower on ONNX Runtime CPU at the bundled model's size: Gemm
+    /// fills its output with the broadcast bias before accumulating, and reshaping the
+    /// [batch·seq, V] logits back to 3-D copied them.
+    fn mlm_head(&mut self, hidden: &str, output: &str) -> Result<()> {
+        self.b.set_scope("/predictions");
+        let dense = self.linear(hidden, &params::linear(names::MLM_DENSE))?;
+        let activated = self.b.activation(self.config.activation(), &dense);
+        let normed = self.layer_norm(&activated, &params::norm(names::MLM_NORM))?;
+        let word = self.stored(names::WORD_EMBEDDINGS)?;
+        let decoder = self
+            .b
+            .op("Transpose", &[&word], vec![attr_ints("perm", &[1, 0])]);
+        let bias = self.stored(names::MLM_BIAS)?;
+        self.b.linear_into(&normed, &decoder, &bias, output);
+        Ok(())
+    }
+
+    /// The sentence-pair head on the pooled output: SOP (paper §3.1, inter-sentence coherence
+    /// loss; HF `AlbertSOPHead`) or BERT's NSP, into its graph output; returns that output.
+    fn sentence_head(&mut self, pooled: &str) -> Result<ValueInfoProto> {
+        let (prefix, name, width) = match self.parts.sentence {
+            Some(SentenceHead::Nsp) => (names::NSP_CLASSIFIER, "nsp_logits", 2),
+            _ => (
+                names::SOP_CLASSIFIER,
+                "sop_logits",
+                self.config.num_labels(),
+            ),
+        };
+        self.b
+            .set_scope(format!("/{}", prefix.split('.').next().unwrap_or(prefix)));
+        self.linear_into(pooled, &params::linear(prefix), name)?;
+        Ok(float_output(name, &[BATCH_DIM, Dim::Fixed(width)]))
+    }
+
+    /// A linear classifier over the last axis (HF `AlbertFor*Classification.classifier`; dropout
+    /// is the identity in inference), into graph output `logits`: on the pooled output for
+    /// sequences, on the hidden states for tokens.
+    fn classifier(&mut self, x: &str) -> Result<()> {
+        self.b.set_scope("/classifier");
+        self.linear_into(x, &params::linear(names::CLASSIFIER), "logits")
+    }
+
+    /// The span head (HF `AlbertForQuestionAnswering.qa_outputs`): a linear layer H→2 on each
+    /// token, split into graph outputs `start_logits` and `end_logits`, [batch, seq] each.
+    fn qa_head(&mut self, hidden: &str) -> Result<Vec<ValueInfoProto>> {
+        self.b.set_scope("/qa_outputs");
+        let logits = self.linear(hidden, &params::linear(names::QA_OUTPUTS))?;
+        let split = self.b.const_i64(&[2], &[1, 1]);
+        let halves = self
+            .b
+            .op_n("Split", &[&logits, &split], vec![attr_int("axis", -1)], 2);
+        let axes = self.b.const_i64(&[1], &[-1]);
+        let mut outputs = Vec::new();
+        for (half, name) in halves.iter().zip(["start_logits", "end_logits"]) {
+            self.b.op_into("Squeeze", &[half, &axes], vec![], name);
+            outputs.push(float_output(name, &[BATCH_DIM, SEQUENCE_DIM]));
+        }
+        Ok(outputs)
+    }
+
+    /// The heads `task`'s graph has, on the last hidden state; returns the graph outputs.
+    fn heads(&mut self, task: Task, hidden: &str) -> Result<Vec<ValueInfoProto>> {
+        let (h, v) = (self.config.hidden_size, self.config.vocab_size);
+        let labels = self.config.num_labels();
+        let (b, s) = (BATCH_DIM, SEQUENCE_DIM);
+        let outputs = match task {
+            Task::Base => {
+                self.b.rename_value(hidden, "last_hidden_state");
+                let mut outputs = vec![float_output("last_hidden_state", &[b, s, Dim::Fixed(h)])];
+                if self.parts.pooler {
+                    let pooled = self.pooler("last_hidden_state")?;
+                    self.b.rename_value(&pooled, "pooler_output");
+                    outputs.push(float_output("pooler_output", &[b, Dim::Fixed(h)]));
+                }
+                outputs
+            }
+            Task::MaskedLm => {
+                self.mlm_head(hidden, "logits")?;
+                vec![float_output("logits", &[b, s, Dim::Fixed(v)])]
+            }
+            Task::Pretraining => {
+                self.mlm_head(hidden, "prediction_logits")?;
+                let prediction = float_output("prediction_logits", &[b, s, Dim::Fixed(v)]);
+                let pooled = self.pooler(hidden)?;
+                vec![prediction, self.sentence_head(&pooled)?]
+            }
+            Task::SequenceClassification => {
+                let pooled = self.pooler(hidden)?;
+                self.classifier(&pooled)?;
+                vec![float_output("logits", &[b, Dim::Fixed(labels)])]
+            }
+            Task::TokenClassification => {
+                self.classifier(hidden)?;
+                vec![float_output("logits", &[b, s, Dim::Fixed(labels)])]
+            }
+            Task::QuestionAnswering => self.qa_head(hidden)?,
+        };
+        Ok(outputs)
+    }
+
     fn take(&mut self, name: &str) -> Result<TensorF32> {
         self.tensors
             .remove(name)
@@ -87,10 +404,19 @@ impl AlbertGraph<'_> {
         Ok(name.to_string())
     }
 
+    /// x·W + b over the checkpoint's linear layer `names`.
     fn linear(&mut self, x: &str, names: &params::LinearNames) -> Result<String> {
         let w = self.weight_t(&names.weight)?;
         let bias = self.stored(&names.bias)?;
         Ok(self.b.linear(x, &w, &bias))
+    }
+
+    /// Like [`AlbertGraph::linear`], into the graph output `output`.
+    fn linear_into(&mut self, x: &str, names: &params::LinearNames, output: &str) -> Result<()> {
+        let w = self.weight_t(&names.weight)?;
+        let bias = self.stored(&names.bias)?;
+        self.b.linear_into(x, &w, &bias, output);
+        Ok(())
     }
 
     fn layer_norm(&mut self, x: &str, names: &params::NormNames) -> Result<String> {
@@ -98,276 +424,28 @@ impl AlbertGraph<'_> {
         let bias = self.stored(&names.bias)?;
         Ok(self.b.layer_norm(x, &w, &bias, self.config.layer_norm_eps))
     }
-
-    fn embeddings(&mut self) -> Result<String> {
-        self.b.set_scope("/albert/embeddings");
-        let word = self.stored(names::WORD_EMBEDDINGS)?;
-        let types = self.stored(names::TOKEN_TYPE_EMBEDDINGS)?;
-        let positions = self.stored(names::POSITION_EMBEDDINGS)?;
-        let words = self.b.op("Gather", &[&word, "input_ids"], vec![]);
-        let type_vectors = self.b.op("Gather", &[&types, "token_type_ids"], vec![]);
-        let shape = self.b.op("Shape", &["input_ids"], vec![]);
-        let one = self.b.const_i64(&[], &[1]);
-        let seq_len = self
-            .b
-            .op("Gather", &[&shape, &one], vec![attr_int("axis", 0)]);
-        let zero = self.b.const_i64(&[], &[0]);
-        let position_ids = self.b.op("Range", &[&zero, &seq_len, &one], vec![]);
-        let position_vectors = self.b.op("Gather", &[&positions, &position_ids], vec![]);
-        let sum = self.b.op("Add", &[&words, &type_vectors], vec![]);
-        let sum = self.b.op("Add", &[&sum, &position_vectors], vec![]);
-        self.layer_norm(&sum, &params::norm(names::EMBEDDINGS_NORM))
-    }
-
-    /// (1 − mask)·min(f32), shaped [batch, 1, 1, seq] (HF's additive attention mask).
-    fn mask_bias(&mut self) -> String {
-        self.b.set_scope("/albert/mask");
-        let mask = self.b.op(
-            "Cast",
-            &["attention_mask"],
-            vec![attr_int("to", DataType::Float as i64)],
-        );
-        let one = self.b.scalar_f32(1.0);
-        let inverted = self.b.op("Sub", &[&one, &mask], vec![]);
-        let min = self.b.scalar_f32(f32::MIN);
-        let bias = self.b.op("Mul", &[&inverted, &min], vec![]);
-        let axes = self.b.const_i64(&[2], &[1, 2]);
-        self.b.op("Unsqueeze", &[&bias, &axes], vec![])
-    }
-
-    fn layer(&mut self, x: &str, mask_bias: &str, slot: params::LayerSlot) -> Result<String> {
-        let n = params::layer_names(self.config, slot);
-        let heads = self.config.num_attention_heads as i64;
-        let head_size = self.config.head_size() as i64;
-        let hidden = self.config.hidden_size as i64;
-        self.b.set_scope(format!(
-            "/albert/encoder/layer.{}.{}/attention",
-            slot.layer, slot.inner
-        ));
-        let split_shape = self.b.const_i64(&[4], &[0, 0, heads, head_size]);
-        let q = self.linear(x, &n.query)?;
-        let k = self.linear(x, &n.key)?;
-        let v = self.linear(x, &n.value)?;
-        let q = self.b.op("Reshape", &[&q, &split_shape], vec![]);
-        let q = self
-            .b
-            .op("Transpose", &[&q], vec![attr_ints("perm", &[0, 2, 1, 3])]);
-        let k = self.b.op("Reshape", &[&k, &split_shape], vec![]);
-        let k = self
-            .b
-            .op("Transpose", &[&k], vec![attr_ints("perm", &[0, 2, 3, 1])]);
-        let v = self.b.op("Reshape", &[&v, &split_shape], vec![]);
-        let v = self
-            .b
-            .op("Transpose", &[&v], vec![attr_ints("perm", &[0, 2, 1, 3])]);
-        let scores = self.b.op("MatMul", &[&q, &k], vec![]);
-        let scaling = self.b.scalar_f32((head_size as f64).powf(-0.5) as f32);
-        let scores = self.b.op("Mul", &[&scores, &scaling], vec![]);
-        let scores = self.b.op("Add", &[&scores, mask_bias], vec![]);
-        let probs = self.b.op("Softmax", &[&scores], vec![attr_int("axis", -1)]);
-        let context = self.b.op("MatMul", &[&probs, &v], vec![]);
-        let context = self.b.op(
-            "Transpose",
-            &[&context],
-            vec![attr_ints("perm", &[0, 2, 1, 3])],
-        );
-        let merge_shape = self.b.const_i64(&[3], &[0, 0, hidden]);
-        let context = self.b.op("Reshape", &[&context, &merge_shape], vec![]);
-        let projected = self.linear(&context, &n.attention_dense)?;
-        let residual = self.b.op("Add", &[x, &projected], vec![]);
-        let attended = self.layer_norm(&residual, &n.attention_norm)?;
-
-        self.b.set_scope(format!(
-            "/albert/encoder/layer.{}.{}/ffn",
-            slot.layer, slot.inner
-        ));
-        let up = self.linear(&attended, &n.ffn)?;
-        let activated = self.b.activation(self.config.activation(), &up);
-        let down = self.linear(&activated, &n.ffn_output)?;
-        let residual = self.b.op("Add", &[&down, &attended], vec![]);
-        self.layer_norm(&residual, &n.output_norm)
-    }
-
-    fn encoder(&mut self, embedded: &str) -> Result<String> {
-        let mask_bias = self.mask_bias();
-        self.b.set_scope("/albert/encoder");
-        let mut hidden = self.linear(embedded, &params::linear(names::MAPPING))?;
-        for slot in params::layer_slots(self.config).collect::<Vec<_>>() {
-            hidden = self.layer(&hidden, &mask_bias, slot)?;
-        }
-        Ok(hidden)
-    }
-
-    fn pooler(&mut self, hidden: &str) -> Result<String> {
-        self.b.set_scope("/albert/pooler");
-        let zero = self.b.const_i64(&[], &[0]);
-        let first = self
-            .b
-            .op("Gather", &[hidden, &zero], vec![attr_int("axis", 1)]);
-        let dense = self.linear(&first, &params::linear(names::POOLER))?;
-        Ok(self.b.op("Tanh", &[&dense], vec![]))
-    }
-
-    /// The MLM head. The decoder reads the word-embedding initializer itself through a
-    /// `Transpose` (the table is stored once; engines fold the transpose when loading), as a
-    /// `MatMul` on the [batch, seq, E] states and an `Add` of the bias. An earlier `Gemm` with
-    /// `transB` on flattened states was ~15 % slower on ONNX Runtime CPU at the bundled model's
-    /// size: Gemm fills its output with the broadcast bias before accumulating, and reshaping
-    /// the [batch·seq, V] logits back to 3-D copied them.
-    fn mlm(&mut self, hidden: &str, output: &str) -> Result<()> {
-        self.b.set_scope("/predictions");
-        let dense = self.linear(hidden, &params::linear(names::MLM_DENSE))?;
-        let activated = self.b.activation(self.config.activation(), &dense);
-        let normed = self.layer_norm(&activated, &params::norm(names::MLM_NORM))?;
-        let word = self.stored(names::WORD_EMBEDDINGS)?;
-        let decoder = self
-            .b
-            .op("Transpose", &[&word], vec![attr_ints("perm", &[1, 0])]);
-        let bias = self.stored(names::MLM_BIAS)?;
-        let product = self.b.op("MatMul", &[&normed, &decoder], vec![]);
-        self.b.op_into("Add", &[&product, &bias], vec![], output);
-        Ok(())
-    }
-
-    fn head_into(&mut self, x: &str, prefix: &str, output: &str) -> Result<()> {
-        let w = self.weight_t(&format!("{prefix}.weight"))?;
-        let bias = self.stored(&format!("{prefix}.bias"))?;
-        let product = self.b.op("MatMul", &[x, &w], vec![]);
-        self.b.op_into("Add", &[&product, &bias], vec![], output);
-        Ok(())
-    }
 }
 
-/// Builds the ONNX model of `checkpoint` for `task`.
-pub fn build_model(
-    checkpoint: &Checkpoint,
+fn float_output(name: &str, dims: &[Dim]) -> ValueInfoProto {
+    value_info(name, DataType::Float, dims)
+}
+
+/// The model around `graph`: opset, IR version, and metadata props recording the task, the
+/// config and the source checkpoint's SHA-256.
+fn model_proto(
+    graph: GraphProto,
+    config: &AlbertConfig,
+    parts: Parts,
     task: Task,
     opset: i64,
     source_sha256: &str,
-) -> Result<ModelProto> {
-    build_model_from(checkpoint.clone(), task, opset, source_sha256)
-}
-
-/// Like [`build_model`], consuming the checkpoint: its tensors move into the initializers one by
-/// one, so memory peaks near one copy of the weights (what large models need).
-pub fn build_model_from(
-    checkpoint: Checkpoint,
-    task: Task,
-    opset: i64,
-    source_sha256: &str,
-) -> Result<ModelProto> {
-    if !(17..=21).contains(&opset) {
-        return Err(OnnxError::Opset(opset));
-    }
-    check_task(task, &checkpoint.parts)?;
-    let Checkpoint {
-        config,
-        parts,
-        tensors,
-    } = checkpoint;
-    let config = &config;
-    let mut g = AlbertGraph {
-        b: GraphBuilder::new(opset),
-        config,
-        tensors,
-    };
-    let embedded = g.embeddings()?;
-    let hidden = g.encoder(&embedded)?;
-    let (h, v) = (config.hidden_size, config.vocab_size);
-    let (b, s) = (Dim::Symbol(BATCH), Dim::Symbol(SEQUENCE));
-    let mut outputs = Vec::new();
-    match task {
-        Task::Base => {
-            g.b.rename_value(&hidden, "last_hidden_state");
-            outputs.push(value_info(
-                "last_hidden_state",
-                DataType::Float,
-                &[b, s, Dim::Fixed(h)],
-            ));
-            if parts.pooler {
-                let pooled = g.pooler("last_hidden_state")?;
-                g.b.rename_value(&pooled, "pooler_output");
-                outputs.push(value_info(
-                    "pooler_output",
-                    DataType::Float,
-                    &[b, Dim::Fixed(h)],
-                ));
-            }
-        }
-        Task::MaskedLm => {
-            g.mlm(&hidden, "logits")?;
-            outputs.push(value_info(
-                "logits",
-                DataType::Float,
-                &[b, s, Dim::Fixed(v)],
-            ));
-        }
-        Task::Pretraining => {
-            g.mlm(&hidden, "prediction_logits")?;
-            outputs.push(value_info(
-                "prediction_logits",
-                DataType::Float,
-                &[b, s, Dim::Fixed(v)],
-            ));
-            let pooled = g.pooler(&hidden)?;
-            let (prefix, name) = match parts.sentence {
-                Some(SentenceHead::Nsp) => (names::NSP_CLASSIFIER, "nsp_logits"),
-                _ => (names::SOP_CLASSIFIER, "sop_logits"),
-            };
-            g.b.set_scope(format!("/{}", prefix.split('.').next().unwrap_or(prefix)));
-            g.head_into(&pooled, prefix, name)?;
-            let width = match parts.sentence {
-                Some(SentenceHead::Nsp) => 2,
-                _ => config.num_labels(),
-            };
-            outputs.push(value_info(name, DataType::Float, &[b, Dim::Fixed(width)]));
-        }
-        Task::SequenceClassification => {
-            let pooled = g.pooler(&hidden)?;
-            g.b.set_scope("/classifier");
-            g.head_into(&pooled, names::CLASSIFIER, "logits")?;
-            outputs.push(value_info(
-                "logits",
-                DataType::Float,
-                &[b, Dim::Fixed(config.num_labels())],
-            ));
-        }
-        Task::TokenClassification => {
-            g.b.set_scope("/classifier");
-            g.head_into(&hidden, names::CLASSIFIER, "logits")?;
-            outputs.push(value_info(
-                "logits",
-                DataType::Float,
-                &[b, s, Dim::Fixed(config.num_labels())],
-            ));
-        }
-        Task::QuestionAnswering => {
-            g.b.set_scope("/qa_outputs");
-            let w = g.weight_t(&format!("{}.weight", names::QA_OUTPUTS))?;
-            let bias = g.stored(&format!("{}.bias", names::QA_OUTPUTS))?;
-            let logits = g.b.linear(&hidden, &w, &bias);
-            let split = g.b.const_i64(&[2], &[1, 1]);
-            let halves =
-                g.b.op_n("Split", &[&logits, &split], vec![attr_int("axis", -1)], 2);
-            let axes = g.b.const_i64(&[1], &[-1]);
-            for (half, name) in halves.iter().zip(["start_logits", "end_logits"]) {
-                g.b.op_into("Squeeze", &[half, &axes], vec![], name);
-                outputs.push(value_info(name, DataType::Float, &[b, s]));
-            }
-        }
-    }
-
-    let inputs = ["input_ids", "attention_mask", "token_type_ids"]
-        .iter()
-        .map(|name| value_info(name, DataType::Int64, &[b, s]))
-        .collect();
-    let graph = g.b.finish("albert", inputs, outputs);
+) -> ModelProto {
     let ir_version = match opset {
         17 | 18 => 8,
         19 | 20 => 9,
         _ => 10,
     };
-    Ok(ModelProto {
+    ModelProto {
         ir_version,
         opset_import: vec![OperatorSetIdProto {
             domain: String::new(),
@@ -387,7 +465,7 @@ pub fn build_model_from(
             ),
         ]),
         ..Default::default()
-    })
+    }
 }
 
 /// What [`export_dir`] did.

@@ -1,13 +1,36 @@
-//! A reference forward pass of ALBERT straight from the checkpoint's tensors, in f64 with ndarray:
-//! independent of the ONNX graph (no shared code with [`crate::export`] but the parameter names),
-//! so that `--verify` can judge an export without libtorch. It is itself checked against HF
-//! transformers' outputs (tests/fixtures/hf) in this crate's tests.
+//! The f64 reference forward pass of ALBERT (Lan et al. 2019), straight from the checkpoint's
+//! tensors with ndarray: independent of the ONNX graph (it shares only the parameter names with
+//! [`crate::export`]), so that `--verify` can judge an export without libtorch. It is itself
+//! checked against HF transformers' outputs (tests/fixtures/hf) in this crate's tests.
+//!
+//! The model is written in the same named steps, in the same order, as its two other forms —
+//! the tch model the trainer runs (crates/albert-train/src/model/) and the ONNX graph builder
+//! (`AlbertGraph` in crates/albert-onnx/src/export.rs) — so the three read side by side:
+//!
+//! 1. `embeddings`: word + position + token-type tables of width E, summed, LayerNorm
+//!    (§3.1 factorized embedding parameterization; HF `AlbertEmbeddings`; tch
+//!    `model/embeddings.rs`).
+//! 2. `encoder` (HF `AlbertTransformer`; tch `model/encoder.rs`):
+//!    `embedding_hidden_mapping_in`, the E→H projection, then the shared `layer` applied
+//!    `num_hidden_layers` × `inner_group_num` times, each application reading its group's
+//!    tensors under the config's sharing (§3.1 cross-layer parameter sharing;
+//!    [`albert_core::params::layer_names`]). A `layer` is `attention` then `feed_forward`
+//!    (HF `AlbertLayer`, `AlbertAttention`).
+//! 3. The heads (tch `model/heads.rs`): `pooler`, `mlm_head` (decoder tied to the word
+//!    embeddings), `sentence_head` (SOP, §3.1 inter-sentence coherence loss, or NSP),
+//!    `classifier`, `qa_head`; `heads` picks the ones a task's graph outputs.
+//!
+//! Unlike the other two forms, steps 1–2 run one sequence at a time ([seq, ·] matrices; the rows
+//! of a batch are independent) and the heads on the stacked batch. Dropout is the identity
+//! (inference), as in the exported graph.
 
 use std::collections::{BTreeMap, HashMap};
 
-use albert_core::params::{self, SentenceHead, names};
-use albert_core::{Activation, AlbertConfig, Checkpoint};
-use ndarray::{Array1, Array2, ArrayD, Axis, IxDyn, s};
+use albert_core::params::{self, LayerNames, SentenceHead, names};
+use albert_core::{Activation, AlbertConfig, Checkpoint, Parts};
+use ndarray::{
+    Array1, Array2, Array3, ArrayBase, ArrayD, ArrayView1, ArrayViewD, Axis, Data, Ix2, IxDyn, s,
+};
 
 use crate::error::{OnnxError, Result};
 use crate::export::Task;
@@ -17,6 +40,291 @@ pub use crate::inputs::ModelInputs as Inputs;
 
 pub type Outputs = BTreeMap<String, ArrayD<f32>>;
 
+/// Runs the checkpoint on `inputs` and returns the outputs the exported graph of `task` has, by name.
+pub fn run(checkpoint: &Checkpoint, task: Task, inputs: &Inputs) -> Result<Outputs> {
+    crate::export::check_task(task, &checkpoint.parts)?;
+    check_inputs(&checkpoint.config, inputs)?;
+    let mut model = AlbertReference {
+        config: &checkpoint.config,
+        parts: checkpoint.parts,
+        weights: Weights {
+            checkpoint,
+            cache: HashMap::new(),
+        },
+    };
+    let hidden = model.last_hidden_state(inputs)?;
+    model.heads(task, hidden)
+}
+
+/// Ids within the vocabulary and type sizes, a mask shaped like the ids, and no more positions
+/// than the position table has.
+fn check_inputs(config: &AlbertConfig, inputs: &Inputs) -> Result<()> {
+    let (batch, seq) = inputs.input_ids.dim();
+    for (name, ids, limit) in [
+        ("input_ids", &inputs.input_ids, config.vocab_size),
+        (
+            "token_type_ids",
+            &inputs.token_type_ids,
+            config.type_vocab_size,
+        ),
+    ] {
+        if ids.iter().any(|&id| id < 0 || id as usize >= limit) {
+            return Err(OnnxError::Invalid(format!(
+                "{name}: ids must lie in [0, {limit})"
+            )));
+        }
+    }
+    if seq > config.max_position_embeddings || inputs.attention_mask.dim() != (batch, seq) {
+        return Err(OnnxError::Invalid(format!(
+            "inputs of shape {:?} (mask {:?}) do not fit max_position_embeddings {}",
+            (batch, seq),
+            inputs.attention_mask.dim(),
+            config.max_position_embeddings
+        )));
+    }
+    Ok(())
+}
+
+/// ALBERT over one checkpoint's tensors: the steps, in forward order.
+struct AlbertReference<'a> {
+    config: &'a AlbertConfig,
+    parts: Parts,
+    weights: Weights<'a>,
+}
+
+impl AlbertReference<'_> {
+    /// Embeddings then encoder for each sequence of the batch: [batch, seq, H].
+    fn last_hidden_state(&mut self, inputs: &Inputs) -> Result<Array3<f64>> {
+        let sequences = (0..inputs.input_ids.nrows())
+            .map(|b| {
+                let embedded =
+                    self.embeddings(inputs.input_ids.row(b), inputs.token_type_ids.row(b))?;
+                self.encoder(&embedded, inputs.attention_mask.row(b))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let views: Vec<_> = sequences.iter().map(|x| x.view()).collect();
+        ndarray::stack(Axis(0), &views).map_err(|e| OnnxError::Invalid(e.to_string()))
+    }
+
+    /// Factorized embeddings (paper §3.1, HF `AlbertEmbeddings`): the word, token-type and
+    /// position vectors of width E summed, then LayerNorm. Ids are range-checked.
+    /// Returns [seq, E].
+    fn embeddings(
+        &mut self,
+        input_ids: ArrayView1<i64>,
+        token_type_ids: ArrayView1<i64>,
+    ) -> Result<Array2<f64>> {
+        let w = &mut self.weights;
+        let mut embedded = Array2::<f64>::zeros((input_ids.len(), self.config.embedding_size));
+        for p in 0..input_ids.len() {
+            let mut row = w
+                .matrix(names::WORD_EMBEDDINGS)?
+                .row(input_ids[p] as usize)
+                .to_owned();
+            row += &w
+                .matrix(names::TOKEN_TYPE_EMBEDDINGS)?
+                .row(token_type_ids[p] as usize);
+            row += &w.matrix(names::POSITION_EMBEDDINGS)?.row(p);
+            embedded.row_mut(p).assign(&row);
+        }
+        self.layer_norm(&embedded, &params::norm(names::EMBEDDINGS_NORM))
+    }
+
+    /// The factorized projection E→H (paper §3.1; HF `embedding_hidden_mapping_in`, the first
+    /// module of `AlbertTransformer`). [seq, E] → [seq, H].
+    fn embedding_hidden_mapping_in(&mut self, embedded: &Array2<f64>) -> Result<Array2<f64>> {
+        self.linear(embedded, &params::linear(names::MAPPING))
+    }
+
+    /// The encoder (HF `AlbertTransformer`): the E→H projection, then the shared layer applied
+    /// once per layer slot; [`params::layer_names`] maps each application to its group's tensors
+    /// (paper §3.1, cross-layer parameter sharing), so every sharing strategy is this loop.
+    /// `attention_mask`: 1 for tokens, 0 for padding. [seq, E] → [seq, H].
+    fn encoder(
+        &mut self,
+        embedded: &Array2<f64>,
+        attention_mask: ArrayView1<i64>,
+    ) -> Result<Array2<f64>> {
+        // (1 − mask)·min(f32) added to every query's scores, as HF's eager attention mask.
+        let mask_bias = attention_mask.mapv(|m| (1.0 - m as f64) * f64::from(f32::MIN));
+        let mut hidden = self.embedding_hidden_mapping_in(embedded)?;
+        for slot in params::layer_slots(self.config) {
+            hidden = self.layer(&hidden, &mask_bias, &params::layer_names(self.config, slot))?;
+        }
+        Ok(hidden)
+    }
+
+    /// One application of the shared transformer layer (HF `AlbertLayer`): attention, then the
+    /// feed-forward block, each post-LN with a residual.
+    fn layer(
+        &mut self,
+        x: &Array2<f64>,
+        mask_bias: &Array1<f64>,
+        n: &LayerNames,
+    ) -> Result<Array2<f64>> {
+        let attended = self.attention(x, mask_bias, n)?;
+        self.feed_forward(&attended, n)
+    }
+
+    /// Multi-head self-attention with its output projection, residual and LayerNorm (HF
+    /// `AlbertAttention`): softmax(q·kᵀ/√d + mask)·v per head.
+    fn attention(
+        &mut self,
+        x: &Array2<f64>,
+        mask_bias: &Array1<f64>,
+        n: &LayerNames,
+    ) -> Result<Array2<f64>> {
+        let (heads, head_size) = (self.config.num_attention_heads, self.config.head_size());
+        let scaling = (head_size as f64).powf(-0.5);
+        let q = self.linear(x, &n.query)?;
+        let k = self.linear(x, &n.key)?;
+        let v = self.linear(x, &n.value)?;
+        let mut context = Array2::<f64>::zeros((x.nrows(), self.config.hidden_size));
+        for head in 0..heads {
+            let cols = s![.., head * head_size..(head + 1) * head_size];
+            let mut scores = q.slice(cols).dot(&k.slice(cols).t()) * scaling + mask_bias;
+            softmax_rows(&mut scores);
+            context.slice_mut(cols).assign(&scores.dot(&v.slice(cols)));
+        }
+        let attended = self.linear(&context, &n.attention_dense)? + x;
+        self.layer_norm(&attended, &n.attention_norm)
+    }
+
+    /// The feed-forward block (HF `AlbertLayer.ff_chunk`): H→I, `hidden_act`, I→H, residual,
+    /// LayerNorm.
+    fn feed_forward(&mut self, attended: &Array2<f64>, n: &LayerNames) -> Result<Array2<f64>> {
+        let activation = self.config.activation();
+        let up = self
+            .linear(attended, &n.ffn)?
+            .mapv(|v| activate(activation, v));
+        let down = self.linear(&up, &n.ffn_output)? + attended;
+        self.layer_norm(&down, &n.output_norm)
+    }
+
+    /// The pooler (HF `AlbertModel.pooler`): `tanh(W·h[CLS] + b)`. [batch, seq, H] → [batch, H].
+    fn pooler(&mut self, hidden: &Array3<f64>) -> Result<Array2<f64>> {
+        let mut rows = Vec::with_capacity(hidden.len_of(Axis(0)));
+        for b in 0..hidden.len_of(Axis(0)) {
+            let first = hidden.slice(s![b, 0..1, ..]).to_owned();
+            rows.push(
+                self.linear(&first, &params::linear(names::POOLER))?
+                    .mapv(f64::tanh),
+            );
+        }
+        let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+        ndarray::concatenate(Axis(0), &views).map_err(|e| OnnxError::Invalid(e.to_string()))
+    }
+
+    /// The MLM head (HF `AlbertMLMHead`): H→E dense, `hidden_act`, LayerNorm, then the decoder
+    /// tied to the word embeddings (E→V) plus `predictions.bias`. [batch, seq, H] → [batch, seq, V].
+    fn mlm_head(&mut self, hidden: &Array3<f64>) -> Result<Array3<f64>> {
+        let activation = self.config.activation();
+        let mut rows = Vec::with_capacity(hidden.len_of(Axis(0)));
+        for sequence in hidden.outer_iter() {
+            let x = self
+                .linear(&sequence, &params::linear(names::MLM_DENSE))?
+                .mapv(|v| activate(activation, v));
+            let x = self.layer_norm(&x, &params::norm(names::MLM_NORM))?;
+            let bias = self.weights.vector(names::MLM_BIAS)?;
+            rows.push(x.dot(&self.weights.matrix(names::WORD_EMBEDDINGS)?.t()) + &bias);
+        }
+        let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+        ndarray::stack(Axis(0), &views).map_err(|e| OnnxError::Invalid(e.to_string()))
+    }
+
+    /// The sentence-pair head on the pooled output: SOP (paper §3.1, inter-sentence coherence
+    /// loss; HF `AlbertSOPHead`) or BERT's NSP. Returns the graph output's name and its logits.
+    fn sentence_head(&mut self, pooled: &Array2<f64>) -> Result<(&'static str, ArrayD<f64>)> {
+        let (prefix, name) = match self.parts.sentence {
+            Some(SentenceHead::Nsp) => (names::NSP_CLASSIFIER, "nsp_logits"),
+            _ => (names::SOP_CLASSIFIER, "sop_logits"),
+        };
+        Ok((name, self.classifier(pooled.view().into_dyn(), prefix)?))
+    }
+
+    /// A linear classifier over the last axis (HF `AlbertFor*Classification.classifier`; dropout
+    /// is the identity here): on the pooled output [batch, H] for sequences, on the hidden
+    /// states [batch, seq, H] for tokens.
+    fn classifier(&mut self, x: ArrayViewD<f64>, prefix: &str) -> Result<ArrayD<f64>> {
+        let shape = x.shape().to_vec();
+        let (leading, width) = shape.split_at(shape.len() - 1);
+        let flat = x
+            .to_owned()
+            .into_shape_with_order((leading.iter().product::<usize>(), width[0]))
+            .map_err(|e| OnnxError::Invalid(e.to_string()))?;
+        let out = self.linear(&flat, &params::linear(prefix))?;
+        let mut out_shape = leading.to_vec();
+        out_shape.push(out.ncols());
+        out.into_shape_with_order(IxDyn(&out_shape))
+            .map_err(|e| OnnxError::Invalid(e.to_string()))
+    }
+
+    /// The span head (HF `AlbertForQuestionAnswering.qa_outputs`): a linear layer H→2 on each
+    /// token, split into start and end logits, [batch, seq] each.
+    fn qa_head(&mut self, hidden: &Array3<f64>) -> Result<(ArrayD<f64>, ArrayD<f64>)> {
+        let logits = self.classifier(hidden.view().into_dyn(), names::QA_OUTPUTS)?;
+        Ok((
+            logits.index_axis(Axis(2), 0).to_owned(),
+            logits.index_axis(Axis(2), 1).to_owned(),
+        ))
+    }
+
+    /// The heads `task`'s graph has, applied to the last hidden state, by output name.
+    fn heads(&mut self, task: Task, hidden: Array3<f64>) -> Result<Outputs> {
+        let mut outputs = Outputs::new();
+        let mut put = |name: &str, value: ArrayD<f64>| {
+            outputs.insert(name.to_string(), value.mapv(|v| v as f32));
+        };
+        match task {
+            Task::Base => {
+                if self.parts.pooler {
+                    put("pooler_output", self.pooler(&hidden)?.into_dyn());
+                }
+                put("last_hidden_state", hidden.into_dyn());
+            }
+            Task::MaskedLm => put("logits", self.mlm_head(&hidden)?.into_dyn()),
+            Task::Pretraining => {
+                put("prediction_logits", self.mlm_head(&hidden)?.into_dyn());
+                let pooled = self.pooler(&hidden)?;
+                let (name, logits) = self.sentence_head(&pooled)?;
+                put(name, logits);
+            }
+            Task::SequenceClassification => {
+                let pooled = self.pooler(&hidden)?;
+                put(
+                    "logits",
+                    self.classifier(pooled.view().into_dyn(), names::CLASSIFIER)?,
+                );
+            }
+            Task::TokenClassification => put(
+                "logits",
+                self.classifier(hidden.view().into_dyn(), names::CLASSIFIER)?,
+            ),
+            Task::QuestionAnswering => {
+                let (start, end) = self.qa_head(&hidden)?;
+                put("start_logits", start);
+                put("end_logits", end);
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// x·Wᵀ + b with the checkpoint's [out, in] weight.
+    fn linear<S: Data<Elem = f64>>(
+        &mut self,
+        x: &ArrayBase<S, Ix2>,
+        names: &params::LinearNames,
+    ) -> Result<Array2<f64>> {
+        self.weights.linear(x, names)
+    }
+
+    fn layer_norm(&mut self, x: &Array2<f64>, names: &params::NormNames) -> Result<Array2<f64>> {
+        self.weights
+            .layer_norm(x, names, self.config.layer_norm_eps)
+    }
+}
+
+/// The checkpoint's tensors as f64 matrices, converted on first use.
 struct Weights<'a> {
     checkpoint: &'a Checkpoint,
     cache: HashMap<String, Array2<f64>>,
@@ -47,7 +355,11 @@ impl Weights<'_> {
     }
 
     /// x·Wᵀ + b, W stored [out, in] as in the checkpoint.
-    fn linear(&mut self, x: &Array2<f64>, names: &params::LinearNames) -> Result<Array2<f64>> {
+    fn linear<S: Data<Elem = f64>>(
+        &mut self,
+        x: &ArrayBase<S, Ix2>,
+        names: &params::LinearNames,
+    ) -> Result<Array2<f64>> {
         let bias = self.vector(&names.bias)?;
         let w = self.matrix(&names.weight)?;
         Ok(x.dot(&w.t()) + &bias)
@@ -133,187 +445,4 @@ fn softmax_rows(x: &mut Array2<f64>) {
         let sum = row.sum();
         row.mapv_inplace(|v| v / sum);
     }
-}
-
-fn to_f32(array: ndarray::ArrayD<f64>) -> ArrayD<f32> {
-    array.mapv(|v| v as f32)
-}
-
-/// Runs the checkpoint on `inputs` and returns the outputs the exported graph of `task` has, by name.
-pub fn run(checkpoint: &Checkpoint, task: Task, inputs: &Inputs) -> Result<Outputs> {
-    crate::export::check_task(task, &checkpoint.parts)?;
-    let config: &AlbertConfig = &checkpoint.config;
-    let parts = checkpoint.parts;
-    let mut w = Weights {
-        checkpoint,
-        cache: HashMap::new(),
-    };
-    let (batch, seq) = inputs.input_ids.dim();
-    for (name, ids, limit) in [
-        ("input_ids", &inputs.input_ids, config.vocab_size),
-        (
-            "token_type_ids",
-            &inputs.token_type_ids,
-            config.type_vocab_size,
-        ),
-    ] {
-        if ids.iter().any(|&id| id < 0 || id as usize >= limit) {
-            return Err(OnnxError::Invalid(format!(
-                "{name}: ids must lie in [0, {limit})"
-            )));
-        }
-    }
-    if seq > config.max_position_embeddings || inputs.attention_mask.dim() != (batch, seq) {
-        return Err(OnnxError::Invalid(format!(
-            "inputs of shape {:?} (mask {:?}) do not fit max_position_embeddings {}",
-            (batch, seq),
-            inputs.attention_mask.dim(),
-            config.max_position_embeddings
-        )));
-    }
-    let (h, heads) = (config.hidden_size, config.num_attention_heads);
-    let head_size = config.head_size();
-    let eps = config.layer_norm_eps;
-    let scaling = (head_size as f64).powf(-0.5);
-
-    let mut hidden_all = Vec::with_capacity(batch);
-    for b in 0..batch {
-        // Embeddings.
-        let mut emb = Array2::<f64>::zeros((seq, config.embedding_size));
-        for p in 0..seq {
-            let id = inputs.input_ids[[b, p]] as usize;
-            let tt = inputs.token_type_ids[[b, p]] as usize;
-            let mut row = w.matrix(names::WORD_EMBEDDINGS)?.row(id).to_owned();
-            row += &w.matrix(names::TOKEN_TYPE_EMBEDDINGS)?.row(tt);
-            row += &w.matrix(names::POSITION_EMBEDDINGS)?.row(p);
-            emb.row_mut(p).assign(&row);
-        }
-        let emb = w.layer_norm(&emb, &params::norm(names::EMBEDDINGS_NORM), eps)?;
-        let mut x = w.linear(&emb, &params::linear(names::MAPPING))?;
-        let mask_bias: Array1<f64> = inputs
-            .attention_mask
-            .row(b)
-            .mapv(|m| (1.0 - m as f64) * f64::from(f32::MIN));
-
-        for slot in params::layer_slots(config) {
-            let n = params::layer_names(config, slot);
-            let q = w.linear(&x, &n.query)?;
-            let k = w.linear(&x, &n.key)?;
-            let v = w.linear(&x, &n.value)?;
-            let mut context = Array2::<f64>::zeros((seq, h));
-            for head in 0..heads {
-                let cols = s![.., head * head_size..(head + 1) * head_size];
-                let mut scores = q.slice(cols).dot(&k.slice(cols).t()) * scaling + &mask_bias;
-                softmax_rows(&mut scores);
-                context.slice_mut(cols).assign(&scores.dot(&v.slice(cols)));
-            }
-            let attended = w.linear(&context, &n.attention_dense)? + &x;
-            let attended = w.layer_norm(&attended, &n.attention_norm, eps)?;
-            let up = w
-                .linear(&attended, &n.ffn)?
-                .mapv(|v| activate(config.activation(), v));
-            let down = w.linear(&up, &n.ffn_output)? + &attended;
-            x = w.layer_norm(&down, &n.output_norm, eps)?;
-        }
-        hidden_all.push(x);
-    }
-
-    let stack = |rows: &[Array2<f64>]| -> Result<ArrayD<f64>> {
-        let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
-        ndarray::stack(Axis(0), &views)
-            .map(|a| a.into_dyn())
-            .map_err(|e| OnnxError::Invalid(e.to_string()))
-    };
-    let mut pooled_rows = Vec::new();
-    if parts.pooler {
-        for hidden in &hidden_all {
-            let first = hidden.slice(s![0..1, ..]).to_owned();
-            pooled_rows.push(
-                w.linear(&first, &params::linear(names::POOLER))?
-                    .mapv(f64::tanh),
-            );
-        }
-    }
-    let pooled = || -> Result<ArrayD<f64>> {
-        let a = stack(&pooled_rows)?;
-        let shape = [a.shape()[0], a.shape()[2]];
-        a.into_shape_with_order(IxDyn(&shape))
-            .map_err(|e| OnnxError::Invalid(e.to_string()))
-    };
-    let mlm = |w: &mut Weights| -> Result<ArrayD<f64>> {
-        let mut rows = Vec::new();
-        for hidden in &hidden_all {
-            let x = w
-                .linear(hidden, &params::linear(names::MLM_DENSE))?
-                .mapv(|v| activate(config.activation(), v));
-            let x = w.layer_norm(&x, &params::norm(names::MLM_NORM), eps)?;
-            let bias = w.vector(names::MLM_BIAS)?;
-            rows.push(x.dot(&w.matrix(names::WORD_EMBEDDINGS)?.t()) + &bias);
-        }
-        stack(&rows)
-    };
-    let head = |w: &mut Weights, x: &ArrayD<f64>, prefix: &str| -> Result<ArrayD<f64>> {
-        let linear = params::linear(prefix);
-        let shape = x.shape().to_vec();
-        let flat = x
-            .clone()
-            .into_shape_with_order((
-                shape[..shape.len() - 1].iter().product::<usize>(),
-                shape[shape.len() - 1],
-            ))
-            .map_err(|e| OnnxError::Invalid(e.to_string()))?;
-        let out = w.linear(&flat, &linear)?;
-        let mut out_shape = shape[..shape.len() - 1].to_vec();
-        out_shape.push(out.ncols());
-        out.into_shape_with_order(IxDyn(&out_shape))
-            .map_err(|e| OnnxError::Invalid(e.to_string()))
-    };
-
-    let mut outputs = Outputs::new();
-    let hidden = stack(&hidden_all)?;
-    match task {
-        Task::Base => {
-            outputs.insert("last_hidden_state".into(), to_f32(hidden));
-            if parts.pooler {
-                outputs.insert("pooler_output".into(), to_f32(pooled()?));
-            }
-        }
-        Task::MaskedLm => {
-            outputs.insert("logits".into(), to_f32(mlm(&mut w)?));
-        }
-        Task::Pretraining => {
-            outputs.insert("prediction_logits".into(), to_f32(mlm(&mut w)?));
-            let (prefix, name) = match parts.sentence {
-                Some(SentenceHead::Nsp) => (names::NSP_CLASSIFIER, "nsp_logits"),
-                _ => (names::SOP_CLASSIFIER, "sop_logits"),
-            };
-            let p = pooled()?;
-            outputs.insert(name.into(), to_f32(head(&mut w, &p, prefix)?));
-        }
-        Task::SequenceClassification => {
-            let p = pooled()?;
-            outputs.insert(
-                "logits".into(),
-                to_f32(head(&mut w, &p, names::CLASSIFIER)?),
-            );
-        }
-        Task::TokenClassification => {
-            outputs.insert(
-                "logits".into(),
-                to_f32(head(&mut w, &hidden, names::CLASSIFIER)?),
-            );
-        }
-        Task::QuestionAnswering => {
-            let logits = head(&mut w, &hidden, names::QA_OUTPUTS)?;
-            outputs.insert(
-                "start_logits".into(),
-                to_f32(logits.index_axis(Axis(2), 0).to_owned()),
-            );
-            outputs.insert(
-                "end_logits".into(),
-                to_f32(logits.index_axis(Axis(2), 1).to_owned()),
-            );
-        }
-    }
-    Ok(outputs)
 }
