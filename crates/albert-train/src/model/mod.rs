@@ -1,6 +1,10 @@
 //! ALBERT in tch, faithful to HF transformers `modeling_albert.py`: factorized embeddings, the
 //! E→H mapping, the grouped/shared post-LN encoder under every sharing strategy, the pooler, and
 //! the heads (MLM tied to the word embeddings, SOP, NSP, classifiers, QA).
+//!
+//! The same steps, in the same order (embeddings → E→H mapping → the shared layer applied per
+//! layer slot → heads), are `albert_onnx`'s graph builder (`export.rs`, `AlbertGraph`) and its f64
+//! reference (`reference.rs`, `AlbertReference`): read the three side by side.
 
 mod activation;
 mod embeddings;
