@@ -1,4 +1,4 @@
-//! Fuzz targets for every loader of untrusted input but the trainer's (tests/fuzz_train.rs) and
+//! Fuzz targets for every loader of untrusted input but the trainer's (crates/albert-train/tests/fuzz.rs) and
 //! the server's (crates/albert-serve/tests/openapi.rs): each test is one target of
 //! `albert_e2e::fuzz` (a child process under a memory limit; regression fixtures under
 //! tests/fixtures/fuzz/<target>/). `make fuzz` runs them longer; docs/hardening.md.

@@ -1,5 +1,6 @@
 //! Fuzz targets for the trainer's data readers (`.csv` and JSON lines: sequence labels, word
-//! tags, SQuAD-style answers), as tests/fuzz.rs does for the other loaders (`albert_e2e::fuzz`).
+//! tags, SQuAD-style answers), as the workspace's tests/tests/fuzz.rs does for the other loaders
+//! (`albert_e2e::fuzz`); here so that the test finds libtorch (this crate's build.rs rpath).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
