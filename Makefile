@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON := .venv/bin/python
 TRANSFORMERS := transformers==5.24.0
 
-.PHONY: setup build release test lint fuzz-serve fixtures check-hf check-large corpus tiny-model demo clean
+.PHONY: setup build release test lint fuzz fuzz-serve fixtures check-hf check-large corpus tiny-model demo clean
 
 setup:
 	@bash tools/setup.sh
@@ -30,6 +30,19 @@ test: setup lint
 	else \
 		$(CARGO) test --workspace --all-targets --no-fail-fast; \
 	fi
+
+# Every loader of untrusted input under structured fuzzing (docs/hardening.md): make test runs
+# 500 inputs per target; this runs FUZZ_CASES (default 100000) or FUZZ_SECS seconds per target,
+# whichever ends first, then the server's routes. A failing input is saved under
+# tests/fixtures/fuzz/<target>/, which every later run (make test too) replays.
+FUZZ_CASES ?= 100000
+FUZZ_SECS ?= 300
+fuzz: setup
+	ALBERT_FUZZ_CASES=$(FUZZ_CASES) ALBERT_FUZZ_SECS=$(FUZZ_SECS) ALBERT_FUZZ_SEED=$${ALBERT_FUZZ_SEED:-$$(date +%s)} \
+		$(CARGO) nextest run -p albert-e2e --test fuzz --no-fail-fast --no-capture --test-threads=1
+	ALBERT_FUZZ_CASES=$(FUZZ_CASES) ALBERT_FUZZ_SECS=$(FUZZ_SECS) ALBERT_FUZZ_SEED=$${ALBERT_FUZZ_SEED:-$$(date +%s)} \
+		$(CARGO) nextest run -p albert-train --test fuzz --no-fail-fast --no-capture --test-threads=1
+	$(MAKE) fuzz-serve
 
 # Schemathesis drives every albert-serve route with 500 generated bodies each (make test: 25).
 fuzz-serve: setup

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test helpers: a panic is the failure report
 
+pub mod fuzz;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -148,6 +148,15 @@ pub enum TokenIds {
     Many(Vec<i64>),
 }
 
+/// The largest size a config may give (vocabulary, widths, positions): far above any published
+/// model (ALBERT-xxlarge: 16384), and small enough that every parameter count of a valid config
+/// fits in a `usize` without overflow.
+pub const MAX_DIM: usize = 1 << 24;
+/// The most layers, and layer modules (`num_hidden_groups × inner_group_num`), a config may have:
+/// the parameter inventory lists each module's tensors, so a `config.json` claiming 2^40 layers
+/// would otherwise make every loader spin building it.
+pub const MAX_LAYERS: usize = 1024;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AlbertConfig {
@@ -321,6 +330,19 @@ impl AlbertConfig {
             if value == 0 {
                 return bad(field, "a positive integer".into(), "0".into());
             }
+            if value > MAX_DIM {
+                return bad(field, format!("at most {MAX_DIM}"), value.to_string());
+            }
+        }
+        let modules = self.num_hidden_groups.saturating_mul(self.inner_group_num);
+        if self.num_hidden_layers > MAX_LAYERS || modules > MAX_LAYERS {
+            return bad(
+                "num_hidden_layers",
+                format!(
+                    "at most {MAX_LAYERS} layers and layer modules (num_hidden_groups × inner_group_num)"
+                ),
+                format!("{} layers, {modules} modules", self.num_hidden_layers),
+            );
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(

@@ -39,7 +39,12 @@ pub fn load(path: &Path) -> Result<Tokenizer> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
         ));
     }
-    Tokenizer::from_file(path).map_err(|e| tokenizer_error(path, e))
+    // tokenizers 0.22.2 panics on some malformed `decoder` sections (an unwrap in
+    // decoders/mod.rs) instead of returning its error: a broken file must be an error here, not a
+    // crash of the program that loads it (tests/fixtures/fuzz/tokenizer).
+    std::panic::catch_unwind(|| Tokenizer::from_file(path))
+        .map_err(|_| tokenizer_error(path, "the tokenizers crate panicked while reading it"))?
+        .map_err(|e| tokenizer_error(path, e))
 }
 
 /// The first of `ids` outside a model's vocabulary of `vocab_size` (config.json's): the one rule

@@ -23,9 +23,14 @@ pub fn element_size(data_type: i32) -> Option<usize> {
     }
 }
 
-/// Number of elements of a tensor from its dims.
+/// Number of elements of a tensor from its dims; `usize::MAX` when the dims of a malformed graph
+/// overflow (no data matches that count, so the tensor is refused where its data is read).
 pub fn numel(tensor: &TensorProto) -> usize {
-    tensor.dims.iter().map(|&d| d.max(0) as usize).product()
+    tensor
+        .dims
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d.max(0) as usize))
+        .unwrap_or(usize::MAX)
 }
 
 /// Moves typed data (`float_data`, `int64_data`, …) into little-endian `raw_data`, so that every
@@ -77,7 +82,9 @@ pub fn make_raw(tensor: &mut TensorProto) -> Result<()> {
             )));
         }
     };
-    let expected = element_size(tensor.data_type).unwrap_or(1) * numel(tensor);
+    let expected = element_size(tensor.data_type)
+        .unwrap_or(1)
+        .saturating_mul(numel(tensor));
     if raw.len() != expected {
         return Err(OnnxError::Invalid(format!(
             "initializer `{}`: {} bytes of data for dims {:?} (expected {expected})",
@@ -106,7 +113,7 @@ pub fn f32_data(tensor: &TensorProto) -> Result<Vec<f32>> {
     if !tensor.float_data.is_empty() {
         return Ok(tensor.float_data.clone());
     }
-    if tensor.raw_data.len() != 4 * numel(tensor) {
+    if tensor.raw_data.len() != numel(tensor).saturating_mul(4) {
         return Err(OnnxError::Invalid(format!(
             "initializer `{}`: {} bytes of data for dims {:?}",
             tensor.name,

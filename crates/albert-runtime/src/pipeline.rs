@@ -76,6 +76,22 @@ pub struct Pipeline {
     task: OnceLock<Task>,
 }
 
+/// `text`, sequence `seq` of the untruncated encoding `raw` (character offsets, as
+/// `encode_char_offsets` gives them), cut before its token number `keep` (whole when shorter).
+fn cut_after<'t>(text: &'t str, raw: &Encoding, seq: usize, keep: usize) -> &'t str {
+    let cut = raw
+        .get_sequence_ids()
+        .iter()
+        .zip(raw.get_offsets())
+        .filter(|(s, _)| **s == Some(seq))
+        .nth(keep)
+        .map(|(_, &(start, _))| start);
+    match cut.and_then(|c| text.char_indices().nth(c)) {
+        Some((byte, _)) => text.get(..byte).unwrap_or(text),
+        None => text,
+    }
+}
+
 fn tokenize_error(what: impl Into<String>, e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Tokenize {
         what: what.into(),
@@ -225,9 +241,19 @@ impl Pipeline {
                     } else {
                         &self.truncate_longest
                     };
+                    // Each side is first cut to `max_length` tokens, which no truncation keeps
+                    // more of: `tokenizers` splits what it truncates into overflow pieces and, for
+                    // a pair, post-processes every piece of A with every piece of B, so two 10k-
+                    // character texts took 7 GB and 45 s (tests/fixtures/fuzz/runtime_text).
+                    let keep = self.max_length;
                     match input {
-                        TextInput::Single(a) => tokenizer.encode_char_offsets(a, true),
-                        TextInput::Pair(a, b) => tokenizer.encode_char_offsets((a, b), true),
+                        TextInput::Single(a) => {
+                            tokenizer.encode_char_offsets(cut_after(a, &raw, 0, keep), true)
+                        }
+                        TextInput::Pair(a, b) => tokenizer.encode_char_offsets(
+                            (cut_after(a, &raw, 0, keep), cut_after(b, &raw, 1, keep)),
+                            true,
+                        ),
                     }
                     .map_err(|e| tokenize_error(format!("text {index}"), e))?
                 }

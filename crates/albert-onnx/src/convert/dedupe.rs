@@ -136,10 +136,15 @@ fn column_slice(t: &TensorProto, element: usize, from: usize, width: usize) -> O
         1
     };
     let cols = *t.dims.last().unwrap_or(&0) as usize;
-    let mut out = Vec::with_capacity(rows * width * element);
+    // Dims of a malformed graph may overflow: such a tensor has fewer bytes than they say.
+    let row_bytes = width.checked_mul(element)?;
+    let mut out = Vec::with_capacity(rows.checked_mul(row_bytes)?.min(t.raw_data.len()));
     for r in 0..rows {
-        let start = (r * cols + from) * element;
-        out.extend_from_slice(t.raw_data.get(start..start + width * element)?);
+        let start = r
+            .checked_mul(cols)?
+            .checked_add(from)?
+            .checked_mul(element)?;
+        out.extend_from_slice(t.raw_data.get(start..start.checked_add(row_bytes)?)?);
     }
     Some(out)
 }

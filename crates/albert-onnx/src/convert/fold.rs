@@ -50,6 +50,32 @@ fn cannot(message: impl Into<String>) -> OnnxError {
     OnnxError::CannotFold(message.into())
 }
 
+// Positions below are ones this pass computed in the graph's own node list (`Chain::node`,
+// signatures of equal arity), and `arity::check` ran first; still, a malformed graph from
+// elsewhere must give an error naming the node, never a panic (convert/mod.rs denies indexing).
+
+/// The node at `position` of `graph`.
+fn node_at(graph: &GraphProto, position: usize) -> std::result::Result<&NodeProto, String> {
+    graph
+        .node
+        .get(position)
+        .ok_or_else(|| format!("internal: no node at position {position}"))
+}
+
+/// Input `q` of `node`.
+fn input_of(node: &NodeProto, q: usize) -> std::result::Result<&String, String> {
+    node.input
+        .get(q)
+        .ok_or_else(|| format!("node `{}` ({}) has no input {q}", node.name, node.op_type))
+}
+
+/// Output `o` of `node`.
+fn output_of(node: &NodeProto, o: usize) -> std::result::Result<&String, String> {
+    node.output
+        .get(o)
+        .ok_or_else(|| format!("node `{}` ({}) has no output {o}", node.name, node.op_type))
+}
+
 /// A float tensor with more than one element: a weight that may differ between blocks. Anything
 /// else (integer shapes, axes, scalar constants) must be identical in every block.
 fn is_weight(t: &TensorProto) -> bool {
@@ -152,10 +178,6 @@ impl<'g> Dataflow<'g> {
     }
 }
 
-// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
-// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
-// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
-#[allow(clippy::indexing_slicing)]
 fn check_chain(
     graph: &GraphProto,
     inits: &HashMap<&str, &TensorProto>,
@@ -172,7 +194,7 @@ fn check_chain(
     let mut states: Vec<(usize, usize)> = Vec::new();
     let mut initial: Vec<String> = Vec::new();
     for j in 0..len {
-        let template = &graph.node[start + j];
+        let template = node_at(graph, start + j)?;
         if graph::subgraphs(template).next().is_some() {
             return Err(format!("node `{}` holds a subgraph", template.name));
         }
@@ -180,8 +202,8 @@ fn check_chain(
         for q in 0..template.input.len() {
             let mut per_block = Vec::with_capacity(count);
             for k in 0..count {
-                let node = &graph.node[start + k * len + j];
-                let name = node.input[q].as_str();
+                let node = node_at(graph, start + k * len + j)?;
+                let name = input_of(node, q)?.as_str();
                 let source = if name.is_empty() {
                     Source::Empty
                 } else if inits.contains_key(name) {
@@ -201,23 +223,27 @@ fn check_chain(
                 };
                 per_block.push(source);
             }
-            let differs = per_block[2.min(count - 1)..]
-                .iter()
-                .any(|s| *s != per_block[1]);
+            let (Some(block0), Some(block1)) = (per_block.first(), per_block.get(1)) else {
+                return Err(format!("a chain of {count} blocks is too short"));
+            };
+            let differs = per_block.iter().skip(2).any(|s| s != block1);
             if differs {
                 return Err(format!(
                     "input {q} of node `{}` is wired differently in later blocks",
                     template.name
                 ));
             }
-            let slot = match (&per_block[0], &per_block[1]) {
+            let slot = match (block0, block1) {
                 (Source::Invariant(first), Source::Carried(jj, o)) => {
                     let state = (*jj, *o);
-                    match states.iter().position(|s| *s == state) {
-                        Some(p) if initial[p] != *first => {
+                    match states
+                        .iter()
+                        .position(|s| *s == state)
+                        .and_then(|p| initial.get(p))
+                    {
+                        Some(start) if start != first => {
                             return Err(format!(
-                                "state {state:?} starts from both `{}` and `{first}`",
-                                initial[p]
+                                "state {state:?} starts from both `{start}` and `{first}`"
                             ));
                         }
                         Some(_) => {}
@@ -226,7 +252,7 @@ fn check_chain(
                             initial.push(first.clone());
                         }
                     }
-                    per_block[1].clone()
+                    block1.clone()
                 }
                 (a, b) if a == b => a.clone(),
                 (a, b) => {
@@ -262,7 +288,7 @@ fn check_chain(
             if !ok {
                 return Err(format!(
                     "`{name}` (block {pb}) is read by node `{}`, outside the chain",
-                    graph.node[i].name
+                    graph.node.get(i).map_or("", |n| n.name.as_str())
                 ));
             }
         }
@@ -278,12 +304,13 @@ fn check_chain(
             ));
         }
     }
-    let has_weight = (0..len).any(|j| {
-        graph.node[start + j]
-            .input
-            .iter()
-            .any(|n| inits.get(n.as_str()).is_some_and(|t| is_weight(t)))
-    });
+    let has_weight = graph
+        .node
+        .iter()
+        .skip(start)
+        .take(len)
+        .flat_map(|node| &node.input)
+        .any(|n| inits.get(n.as_str()).is_some_and(|t| is_weight(t)));
     if !has_weight {
         return Err("the repeated blocks read no weights".into());
     }
@@ -297,10 +324,6 @@ fn check_chain(
     })
 }
 
-// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
-// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
-// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
-#[allow(clippy::indexing_slicing)]
 /// Candidate runs `(start, len, count)`, best (most nodes covered, then shortest block) first.
 fn candidates(sig: &[u64]) -> Vec<(usize, usize, usize)> {
     let n = sig.len();
@@ -308,12 +331,12 @@ fn candidates(sig: &[u64]) -> Vec<(usize, usize, usize)> {
     for len in 1..=n / 2 {
         let mut i = 0;
         while i + len < n {
-            if sig[i] != sig[i + len] {
+            if sig.get(i) != sig.get(i + len) {
                 i += 1;
                 continue;
             }
             let a = i;
-            while i + len < n && sig[i] == sig[i + len] {
+            while i + len < n && sig.get(i) == sig.get(i + len) {
                 i += 1;
             }
             let matched = i - a; // sig[a..a+matched] == sig[a+len..a+len+matched]
@@ -396,10 +419,6 @@ fn find_chain(
         .ok_or_else(|| first_error.unwrap_or_else(|| "no repeated layers were found".to_string()))
 }
 
-// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
-// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
-// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
-#[allow(clippy::indexing_slicing)]
 /// Runs `(first block, count)` of consecutive blocks bound to the same initializers.
 fn runs(
     graph: &GraphProto,
@@ -408,9 +427,9 @@ fn runs(
 ) -> Vec<(usize, usize)> {
     let binding = |k: usize| -> Vec<&str> {
         (0..chain.len)
-            .flat_map(|j| {
-                graph.node[chain.node(k, j)]
-                    .input
+            .filter_map(|j| graph.node.get(chain.node(k, j)))
+            .flat_map(|node| {
+                node.input
                     .iter()
                     .filter(|n| inits.contains_key(n.as_str()))
                     .map(String::as_str)
@@ -473,10 +492,6 @@ struct Loop {
     stacked: usize,
 }
 
-// Not yet converted to checked access (convert/mod.rs denies indexing): the indices are
-// positions this pass computed in the graph's own node list (`Chain::node`, signatures of equal
-// arity), and `arity::check` has checked every node's inputs and outputs before any pass runs.
-#[allow(clippy::indexing_slicing)]
 fn make_loop(
     graph: &GraphProto,
     chain: &Chain,
@@ -493,42 +508,55 @@ fn make_loop(
     let mut new_initializers = Vec::new();
     let mut shared: HashSet<String> = HashSet::new();
     let mut scan_inputs: Vec<(String, String)> = Vec::new(); // (outer tensor, body input)
-    for j in 0..chain.len {
-        for (q, source) in chain.sources[j].iter().enumerate() {
+    for (j, slots) in chain.sources.iter().enumerate() {
+        for (q, source) in slots.iter().enumerate() {
             if *source != Source::Initializer {
                 continue;
             }
             let names: Vec<String> = (first..first + count)
-                .map(|k| graph.node[chain.node(k, j)].input[q].clone())
-                .collect();
-            if names.iter().all(|n| *n == names[0]) {
-                shared.insert(names[0].clone());
+                .map(|k| input_of(node_at(graph, chain.node(k, j))?, q).cloned())
+                .collect::<std::result::Result<_, String>>()
+                .map_err(cannot)?;
+            let Some(name0) = names.first().cloned() else {
+                continue;
+            };
+            if names.iter().all(|n| *n == name0) {
+                shared.insert(name0);
                 continue;
             }
             let body_name = match stacked_names.get(&names) {
                 Some(b) => b.clone(),
                 None => {
-                    let tensors: Vec<&TensorProto> =
-                        names.iter().map(|n| inits[n.as_str()]).collect();
+                    let tensors: Vec<&TensorProto> = names
+                        .iter()
+                        .map(|n| {
+                            inits.get(n.as_str()).copied().ok_or_else(|| {
+                                cannot(format!("internal: `{n}` is not an initializer"))
+                            })
+                        })
+                        .collect::<Result<_>>()?;
+                    let Some(&tensor0) = tensors.first() else {
+                        continue;
+                    };
                     if tensors
                         .iter()
-                        .any(|t| t.dims != tensors[0].dims || t.data_type != tensors[0].data_type)
+                        .any(|t| t.dims != tensor0.dims || t.data_type != tensor0.data_type)
                     {
                         return Err(cannot(format!(
                             "weights {names:?} differ in shape between blocks"
                         )));
                     }
-                    let outer = namer.fresh(&format!("{}.stacked", names[0]));
+                    let outer = namer.fresh(&format!("{name0}.stacked"));
                     let mut dims = vec![count as i64];
-                    dims.extend(&tensors[0].dims);
+                    dims.extend(&tensor0.dims);
                     new_initializers.push(TensorProto {
                         name: outer.clone(),
                         dims,
-                        data_type: tensors[0].data_type,
+                        data_type: tensor0.data_type,
                         raw_data: tensors.iter().flat_map(|t| t.raw_data.clone()).collect(),
                         ..Default::default()
                     });
-                    let body = namer.fresh(&format!("{prefix}/{}", names[0]));
+                    let body = namer.fresh(&format!("{prefix}/{name0}"));
                     scan_inputs.push((outer, body.clone()));
                     stacked_names.insert(names, body.clone());
                     body
@@ -556,7 +584,10 @@ fn make_loop(
     let template = first;
     let mut rename: HashMap<String, String> = HashMap::new();
     for j in 0..chain.len {
-        for out in &graph.node[chain.node(template, j)].output {
+        for out in &node_at(graph, chain.node(template, j))
+            .map_err(cannot)?
+            .output
+        {
             if !out.is_empty() {
                 rename.insert(out.clone(), namer.fresh(&format!("{prefix}/body/{out}")));
             }
@@ -566,20 +597,34 @@ fn make_loop(
         .map(|s| namer.fresh(&format!("{prefix}/body/state_{s}")))
         .collect();
     let mut body_nodes = Vec::with_capacity(chain.len);
-    for j in 0..chain.len {
-        let original = &graph.node[chain.node(template, j)];
+    // Values renamed into the body (every non-empty output of the template block is in `rename`).
+    let renamed = |name: &str| {
+        rename
+            .get(name)
+            .cloned()
+            .ok_or_else(|| cannot(format!("internal: `{name}` was not renamed into the body")))
+    };
+    for (j, slots) in chain.sources.iter().enumerate() {
+        let original = node_at(graph, chain.node(template, j)).map_err(cannot)?;
         let mut node = original.clone();
         node.name = namer.fresh(&format!("{prefix}/body/{}", original.name));
         for (q, input) in node.input.iter_mut().enumerate() {
-            match &chain.sources[j][q] {
-                Source::Internal(..) => *input = rename[input.as_str()].clone(),
+            let source = slots.get(q).ok_or_else(|| {
+                cannot(format!(
+                    "node `{}` ({}) has more inputs than its block's template",
+                    original.name, original.op_type
+                ))
+            })?;
+            match source {
+                Source::Internal(..) => *input = renamed(input)?,
                 Source::Carried(jj, o) => {
-                    let s = chain
+                    *input = chain
                         .states
                         .iter()
                         .position(|st| *st == (*jj, *o))
-                        .ok_or_else(|| cannot("internal: unknown state"))?;
-                    *input = state_inputs[s].clone();
+                        .and_then(|s| state_inputs.get(s))
+                        .ok_or_else(|| cannot("internal: unknown state"))?
+                        .clone();
                 }
                 Source::Initializer => {
                     if let Some((_, body)) = stacked_slots.iter().find(|(slot, _)| *slot == (j, q))
@@ -591,15 +636,21 @@ fn make_loop(
             }
         }
         for out in node.output.iter_mut().filter(|o| !o.is_empty()) {
-            *out = rename[out.as_str()].clone();
+            *out = renamed(out)?;
         }
         body_nodes.push(node);
     }
+    // The output `o` of block `k`'s node `j`.
+    let block_output = |k: usize, j: usize, o: usize| {
+        node_at(graph, chain.node(k, j))
+            .and_then(|node| output_of(node, o))
+            .map_err(cannot)
+    };
     let body_outputs: Vec<String> = chain
         .states
         .iter()
-        .map(|&(j, o)| rename[&graph.node[chain.node(template, j)].output[o]].clone())
-        .collect();
+        .map(|&(j, o)| renamed(block_output(template, j, o)?))
+        .collect::<Result<_>>()?;
     let state_types: Vec<i32> = chain
         .initial
         .iter()
@@ -610,7 +661,9 @@ fn make_loop(
         .zip(&state_types)
         .map(|(n, &t)| graph::typed(n, elem(t)))
         .collect();
-    if let Some(zero) = &marker {
+    if let (Some(zero), Some(state0), Some(input0)) =
+        (&marker, state_inputs.first(), body_inputs.first_mut())
+    {
         let raw = namer.fresh(&format!("{prefix}/body/state_0_in"));
         body_nodes.insert(
             0,
@@ -618,11 +671,11 @@ fn make_loop(
                 "Add",
                 namer.fresh(&format!("{prefix}/body/Add_iteration_zero")),
                 &[&raw, zero],
-                &[&state_inputs[0]],
+                &[state0],
                 vec![],
             ),
         );
-        body_inputs[0].name = raw;
+        input0.name = raw;
     }
     for (outer, body) in &scan_inputs {
         let t = new_initializers
@@ -652,17 +705,21 @@ fn make_loop(
         .enumerate()
         .map(|(s, &(j, o))| {
             if first == 0 {
-                chain.initial[s].clone()
+                chain
+                    .initial
+                    .get(s)
+                    .cloned()
+                    .ok_or_else(|| cannot("internal: a state without its initial value"))
             } else {
-                graph.node[chain.node(first - 1, j)].output[o].clone()
+                block_output(first - 1, j, o).cloned()
             }
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let outputs: Vec<String> = chain
         .states
         .iter()
-        .map(|&(j, o)| graph.node[chain.node(first + count - 1, j)].output[o].clone())
-        .collect();
+        .map(|&(j, o)| block_output(first + count - 1, j, o).cloned())
+        .collect::<Result<_>>()?;
     let mut inputs: Vec<&str> = initial.iter().map(String::as_str).collect();
     inputs.extend(scan_inputs.iter().map(|(outer, _)| outer.as_str()));
     let outputs_ref: Vec<&str> = outputs.iter().map(String::as_str).collect();
