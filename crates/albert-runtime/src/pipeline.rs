@@ -115,12 +115,10 @@ impl Pipeline {
             }
         }
         let config = AlbertConfig::from_file(&dir.join(CONFIG_FILE))?;
-        let tokenizer = Tokenizer::from_file(dir.join(TOKENIZER_FILE)).map_err(|e| {
-            RuntimeError::Tokenizer {
-                path: dir.join(TOKENIZER_FILE),
-                message: e.to_string(),
-            }
-        })?;
+        // The workspace's one loader: a malformed file is an error naming it (never a panic
+        // inside `tokenizers`), and a vocabulary larger than the model's is refused here.
+        let tokenizer =
+            albert_core::tokenizer::load_for(&dir.join(TOKENIZER_FILE), config.vocab_size)?;
         let max_length = options
             .max_length
             .unwrap_or(config.max_position_embeddings)
