@@ -95,13 +95,13 @@ struct Cli {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [EngineArg::Onnxruntime, EngineArg::Tract])]
     engines: Vec<EngineArg>,
     /// Max-abs tolerance of --verify for lossless passes (not applied to int8 or fp16 output).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = DriftOptions::default().tolerance)]
     tolerance: f64,
     /// Real text for --verify (one sentence per line), tokenized with the input's tokenizer.json.
     #[arg(long)]
     text: Option<PathBuf>,
     /// Sentences of --text to use.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = DriftOptions::default().sentences)]
     sentences: usize,
     /// Measure the drift against this model instead of the input (e.g. the float32 export, when
     /// the input is already quantized by another tool).
