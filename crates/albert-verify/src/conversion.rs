@@ -11,6 +11,7 @@ use albert_core::checkpoint::CONFIG_FILE;
 use albert_core::compare::Drift;
 use albert_onnx::proto::pb::{ModelProto, NodeProto};
 use albert_runtime::ModelInputs;
+use serde::Serialize;
 
 use crate::drift::{self, DriftRow, TextDrift};
 use crate::error::{Result, VerifyError};
@@ -124,15 +125,33 @@ pub struct DriftCheck<'a> {
     pub text: Option<&'a TextSample>,
 }
 
-/// The outcome of a [`DriftCheck`].
-#[derive(Debug, Clone, Default)]
+/// The outcome of a [`DriftCheck`]; in the conversion report under the names `drift`, `text`,
+/// `engines_skipped` and `engine_errors`.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DriftReport {
+    #[serde(rename = "drift")]
     pub rows: Vec<DriftRow>,
     pub text: Vec<TextDrift>,
     /// Engines not held against the conversion, with the reason.
-    pub skipped: Vec<(Engine, String)>,
+    #[serde(rename = "engines_skipped")]
+    pub skipped: Vec<SkippedEngine>,
     /// Engines that could not run the converted model.
-    pub errors: Vec<(Engine, String)>,
+    #[serde(rename = "engine_errors")]
+    pub errors: Vec<EngineError>,
+}
+
+/// An engine whose failure is not the conversion's (see the module header).
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedEngine {
+    pub engine: Engine,
+    pub reason: String,
+}
+
+/// An engine that could not run the converted model.
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineError {
+    pub engine: Engine,
+    pub error: String,
 }
 
 /// What the check concludes (see [`DriftReport::verdict`]).
@@ -185,10 +204,10 @@ pub fn check(c: &DriftCheck) -> Result<DriftReport> {
                 report.rows.extend(rows);
                 report.text.extend(text);
             }
-            Err(e) if engine == Engine::Tract && c.ort_only => report.skipped.push((
+            Err(e) if engine == Engine::Tract && c.ort_only => report.skipped.push(SkippedEngine {
                 engine,
-                format!("the output uses ONNX Runtime-only operators ({e})"),
-            )),
+                reason: format!("the output uses ONNX Runtime-only operators ({e})"),
+            }),
             Err(e) => {
                 // A graph the engine cannot run before conversion either is the source's limit,
                 // not the conversion's: say so and go on.
@@ -197,11 +216,16 @@ pub fn check(c: &DriftCheck) -> Result<DriftReport> {
                         .and_then(|b| drift::drift(b.as_ref(), b.as_ref(), engine, &batches))
                 });
                 match source_runs {
-                    Some(Err(source_error)) => report.skipped.push((
+                    Some(Err(source_error)) => report.skipped.push(SkippedEngine {
                         engine,
-                        format!("the source model does not run in it either ({source_error})"),
-                    )),
-                    _ => report.errors.push((engine, e.to_string())),
+                        reason: format!(
+                            "the source model does not run in it either ({source_error})"
+                        ),
+                    }),
+                    _ => report.errors.push(EngineError {
+                        engine,
+                        error: e.to_string(),
+                    }),
                 }
             }
         }

@@ -10,30 +10,31 @@ use std::path::Path;
 use albert_core::compare::{self, Drift};
 use albert_runtime::backend::{Backend, ModelInputs};
 use ndarray::{Array2, ArrayD, Axis};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::error::{Result, VerifyError};
 use crate::verify::{self, Engine};
 
 /// One output of the converted model on one engine against the source.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct DriftRow {
     pub engine: &'static str,
     pub inputs: String,
     pub output: String,
+    /// In JSON as the row's `max_abs`, `cosine` and `fault` fields ([`drift_fields`]).
+    #[serde(flatten, serialize_with = "drift_fields")]
     pub drift: Drift,
 }
 
-impl DriftRow {
-    /// `max_abs` and `cosine` are null (JSON has no infinities) when the outputs are not
-    /// comparable; `fault` says why.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "engine": self.engine, "inputs": self.inputs, "output": self.output,
-            "max_abs": self.drift.max_abs, "cosine": self.drift.cosine,
-            "fault": self.drift.fault.as_ref().map(ToString::to_string),
-        })
-    }
+/// `max_abs` and `cosine` are null (JSON has no infinities) when the outputs are not comparable;
+/// `fault` says why.
+fn drift_fields<S: Serializer>(drift: &Drift, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(3))?;
+    map.serialize_entry("max_abs", &drift.max_abs)?;
+    map.serialize_entry("cosine", &drift.cosine)?;
+    map.serialize_entry("fault", &drift.fault.as_ref().map(ToString::to_string))?;
+    map.end()
 }
 
 /// Loads a model in an engine.
@@ -78,7 +79,7 @@ pub fn drift(
 }
 
 /// Agreement on real text.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct TextDrift {
     pub engine: &'static str,
     pub sentences: usize,
@@ -88,19 +89,6 @@ pub struct TextDrift {
     /// Fraction of masked positions where both models predict the same token.
     pub mlm_top1_agreement: Option<f64>,
     pub masked_positions: usize,
-}
-
-impl TextDrift {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "engine": self.engine,
-            "sentences": self.sentences,
-            "embedding_cosine_mean": self.embedding_cosine_mean,
-            "embedding_cosine_min": self.embedding_cosine_min,
-            "mlm_top1_agreement": self.mlm_top1_agreement,
-            "masked_positions": self.masked_positions,
-        })
-    }
 }
 
 /// Batches of tokenized sentences, every 7th word-piece (after [CLS]) replaced by `[MASK]` so

@@ -22,6 +22,27 @@ pub enum VerifyError {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// A step of a conversion that failed (`reading model.onnx`), the cause as its source.
+    #[error("{step}")]
+    Step {
+        step: String,
+        #[source]
+        source: BoxError,
+    },
 }
+
+impl VerifyError {
+    /// `source` as the cause of the failed `step`, which names the file it worked on.
+    pub fn step(step: impl Into<String>, source: impl Into<BoxError>) -> VerifyError {
+        VerifyError::Step {
+            step: step.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Any error, as the cause of a [`VerifyError::Step`].
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub type Result<T, E = VerifyError> = std::result::Result<T, E>;

@@ -9,9 +9,12 @@
 //!   real text.
 //! * [`conversion`]: the whole check of `albert-convert --verify`: every requested engine, which
 //!   could not run and why, and the verdict.
+//! * [`convert_job`]: the whole of `albert-convert`: read, run the passes, write the model and
+//!   its companions, check the drift, write the report.
 //! * [`display`]: byte counts and spinners for the binaries `albert-export` and `albert-convert`.
 
 pub mod conversion;
+pub mod convert_job;
 pub mod display;
 pub mod drift;
 pub mod error;

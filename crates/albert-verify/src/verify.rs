@@ -31,6 +31,13 @@ impl Engine {
     }
 }
 
+/// As its [`Engine::name`] (the reports' `engine` fields).
+impl serde::Serialize for Engine {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 /// Loads a model in ONNX Runtime (CPU) through `albert-runtime`.
 pub fn load_onnxruntime(model: &Path, library: Option<&Path>) -> Result<Box<dyn Backend>> {
     let options = OrtOptions {

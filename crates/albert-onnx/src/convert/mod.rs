@@ -57,8 +57,8 @@ pub struct ConvertOptions {
     pub float16: bool,
 }
 
-/// One line of the conversion log.
-#[derive(Debug, Clone)]
+/// One line of the conversion log (and of the conversion report's `passes`).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct PassLog {
     pub pass: &'static str,
     pub summary: String,

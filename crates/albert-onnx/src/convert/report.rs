@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::graph;
 use crate::proto::external_data_name;
@@ -22,8 +22,8 @@ pub fn model_file_bytes(model: &Path) -> u64 {
         .sum()
 }
 
-/// Size and structure of one model.
-#[derive(Debug, Clone)]
+/// Size and structure of one model (the conversion report's `source` and `converted`).
+#[derive(Debug, Clone, Serialize)]
 pub struct ModelStats {
     pub file_bytes: u64,
     pub initializer_bytes: usize,
@@ -70,16 +70,5 @@ impl ModelStats {
             nodes_with_subgraphs,
             op_counts,
         }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "file_bytes": self.file_bytes,
-            "initializer_bytes": self.initializer_bytes,
-            "stored_float_elements": self.stored_float_elements,
-            "nodes": self.nodes,
-            "nodes_with_subgraphs": self.nodes_with_subgraphs,
-            "op_counts": self.op_counts,
-        })
     }
 }

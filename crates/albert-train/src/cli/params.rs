@@ -4,6 +4,7 @@ use albert_core::params::{self, Component, Parts};
 use anyhow::Result;
 use clap::Args;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
 
 use crate::model_args::ModelArgs;
 
@@ -14,6 +15,27 @@ pub(crate) struct ParamsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// `params --json`: the breakdown the table shows.
+#[derive(Serialize)]
+struct ParamsJson {
+    model: String,
+    head: &'static str,
+    components: Vec<ComponentJson>,
+    total: usize,
+    tensors: usize,
+    layer_applications: usize,
+    stored_attention_blocks: usize,
+    stored_ffn_blocks: usize,
+    /// The paper's figure for this configuration, if it gives one.
+    paper: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ComponentJson {
+    component: String,
+    parameters: usize,
 }
 
 pub(crate) fn thousands(n: usize) -> String {
@@ -44,18 +66,25 @@ pub(crate) fn params_command(args: &ParamsArgs) -> Result<()> {
     let (attention_blocks, ffn_blocks) = (stored(".attention.query.weight"), stored(".ffn.weight"));
 
     if args.json {
-        let value = serde_json::json!({
-            "model": args.model.describe(&config),
-            "head": args.model.head.name(),
-            "components": counts.by_component.iter().map(|(c, n)| serde_json::json!({"component": format!("{c:?}"), "parameters": n})).collect::<Vec<_>>(),
-            "total": counts.total,
-            "tensors": specs.len(),
-            "layer_applications": layer_applications,
-            "stored_attention_blocks": attention_blocks,
-            "stored_ffn_blocks": ffn_blocks,
-            "paper": paper,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        let breakdown = ParamsJson {
+            model: args.model.describe(&config),
+            head: args.model.head.name(),
+            components: counts
+                .by_component
+                .iter()
+                .map(|&(c, parameters)| ComponentJson {
+                    component: format!("{c:?}"),
+                    parameters,
+                })
+                .collect(),
+            total: counts.total,
+            tensors: specs.len(),
+            layer_applications,
+            stored_attention_blocks: attention_blocks,
+            stored_ffn_blocks: ffn_blocks,
+            paper,
+        };
+        println!("{}", serde_json::to_string_pretty(&breakdown)?);
         return Ok(());
     }
 

@@ -4,20 +4,15 @@
 
 use std::path::PathBuf;
 
-use albert_core::checkpoint::{MODEL_FILE, TOKENIZER_FILE, checked_companions};
-use albert_onnx::convert::report::{ModelStats, model_file_bytes};
-use albert_onnx::convert::{
-    self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions,
-};
-use albert_onnx::proto::{self, EXTERNAL_DATA_THRESHOLD};
-use albert_verify::conversion::{self, DriftCheck, DriftReport, InputSizes, TextSample, Verdict};
+use albert_onnx::convert::report::ModelStats;
+use albert_onnx::convert::{ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions};
+use albert_verify::conversion::{DriftReport, Verdict};
+use albert_verify::convert_job::{ConvertJob, DriftOptions};
 use albert_verify::display::{human_bytes, spinner};
-use albert_verify::drift::{DriftRow, TextDrift};
 use albert_verify::verify::Engine;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Parser, ValueEnum};
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use serde_json::json;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum QuantizeArg {
@@ -100,13 +95,13 @@ struct Cli {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [EngineArg::Onnxruntime, EngineArg::Tract])]
     engines: Vec<EngineArg>,
     /// Max-abs tolerance of --verify for lossless passes (not applied to int8 or fp16 output).
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = DriftOptions::default().tolerance)]
     tolerance: f64,
     /// Real text for --verify (one sentence per line), tokenized with the input's tokenizer.json.
     #[arg(long)]
     text: Option<PathBuf>,
     /// Sentences of --text to use.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = DriftOptions::default().sentences)]
     sentences: usize,
     /// Measure the drift against this model instead of the input (e.g. the float32 export, when
     /// the input is already quantized by another tool).
@@ -117,175 +112,46 @@ struct Cli {
     ort_library: Option<PathBuf>,
 }
 
-struct Paths {
-    input_model: PathBuf,
-    input_dir: Option<PathBuf>,
-    output_model: PathBuf,
-    output_dir: Option<PathBuf>,
-    report: PathBuf,
-}
-
-fn paths(cli: &Cli) -> Result<Paths> {
-    let (input_model, input_dir) = if cli.input.is_dir() {
-        (cli.input.join(MODEL_FILE), Some(cli.input.clone()))
-    } else {
-        (cli.input.clone(), None)
-    };
-    if !input_model.exists() {
-        bail!(
-            "{}: not found (expected a .onnx file or a directory holding {MODEL_FILE})",
-            input_model.display()
-        );
-    }
-    let is_file = cli.output.extension().is_some_and(|e| e == "onnx");
-    let (output_model, output_dir, report) = if is_file {
-        let report = cli.output.with_extension("report.json");
-        (cli.output.clone(), None, report)
-    } else {
-        (
-            cli.output.join(MODEL_FILE),
-            Some(cli.output.clone()),
-            cli.output.join("convert-report.json"),
-        )
-    };
-    if output_model.canonicalize().ok() == input_model.canonicalize().ok() && output_model.exists()
-    {
-        bail!(
-            "--output would overwrite the input model {}",
-            input_model.display()
-        );
-    }
-    Ok(Paths {
-        input_model,
-        input_dir,
-        output_model,
-        output_dir,
-        report,
-    })
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let paths = paths(&cli)?;
-    let options = convert_options(&cli);
-    // What an output directory gets beside the model is checked before anything is written.
-    let companions = match (&paths.input_dir, &paths.output_dir) {
-        (Some(input_dir), Some(_)) => checked_companions(input_dir)?,
-        _ => Vec::new(),
-    };
+    let job = ConvertJob::new(&cli.input, &cli.output, convert_options(&cli))?;
+    let drift_options = cli.verify.then(|| drift_options(&cli));
 
-    let mut model = proto::read_model(&paths.input_model)
-        .with_context(|| format!("reading {}", paths.input_model.display()))?;
-    let source_stats = ModelStats::of(&model, model_file_bytes(&paths.input_model));
-    let sizes = InputSizes::of(&model, paths.input_dir.as_deref());
-    let bar = spinner(&format!("converting {}", paths.input_model.display()));
-    let log = convert::convert(&mut model, &options);
+    let bar = spinner(&format!("converting {}", job.paths.input_model.display()));
+    let converted = job.convert();
     bar.finish_and_clear();
-    let log = log.with_context(|| format!("converting {}", paths.input_model.display()))?;
-    for line in &log {
+    let converted = converted?;
+    for line in &converted.log {
         println!("{:>9}: {}", line.pass, line.summary);
     }
 
-    if let Some(dir) = &paths.output_dir {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        if let Some(input_dir) = &paths.input_dir {
-            for file in &companions {
-                let from = input_dir.join(file);
-                albert_core::write_atomic(&dir.join(file), &std::fs::read(&from)?)
-                    .with_context(|| format!("copying {}", from.display()))?;
-            }
-        }
-    }
-    let stats_model = model.clone();
-    let written = proto::write_model(&paths.output_model, model, EXTERNAL_DATA_THRESHOLD)?;
-    let out_stats = ModelStats::of(&stats_model, written);
+    let output = job.write(&converted)?;
+    println!("{}", size_table(&converted.source, &output));
+    println!("wrote {}", job.paths.output_model.display());
 
-    println!("{}", size_table(&source_stats, &out_stats));
-    println!("wrote {}", paths.output_model.display());
-
-    // `--fuse ort` and `--int8-format ort` write ONNX Runtime contrib ops tract does not run.
-    let ort_only = options.fuse == Some(FuseFlavour::Ort)
-        || options
-            .quantize
-            .as_ref()
-            .is_some_and(|q| q.format == QuantFormat::Ort);
     let mut drift = DriftReport::default();
-    if cli.verify {
-        let text = match (
-            &cli.text,
-            paths.input_dir.as_ref().map(|d| d.join(TOKENIZER_FILE)),
-        ) {
-            (Some(text), Some(tokenizer)) if tokenizer.exists() => Some(TextSample::load(
-                &tokenizer,
-                text,
-                cli.sentences,
-                sizes.max_length,
-            )?),
-            (Some(_), _) => {
-                bail!("--text needs the input to be a model directory with {TOKENIZER_FILE}")
-            }
-            _ => None,
-        };
-        let engines: Vec<Engine> = cli
-            .engines
-            .iter()
-            .map(|e| match e {
-                EngineArg::Onnxruntime => Engine::OnnxRuntime,
-                EngineArg::Tract => Engine::Tract,
-            })
-            .collect();
+    if let Some(options) = &drift_options {
         let bar = spinner("comparing the converted model with the source");
-        let reference_model = cli.reference.as_ref().unwrap_or(&paths.input_model);
-        drift = conversion::check(&DriftCheck {
-            source: &paths.input_model,
-            reference: reference_model,
-            converted: &paths.output_model,
-            engines: &engines,
-            ort_library: cli.ort_library.as_deref(),
-            ort_only,
-            sizes,
-            text: text.as_ref(),
-        })
-        .with_context(|| format!("loading {} in ONNX Runtime", reference_model.display()))?;
+        drift = job.check_drift(&converted, options)?;
         bar.finish_and_clear();
         print_drift(&drift);
     }
+    let verdict = drift_options
+        .as_ref()
+        .map(|options| job.verdict(&drift, options));
 
-    let report_json = json!({
-        "input": paths.input_model,
-        "output": paths.output_model,
-        "passes": log.iter().map(|l| json!({"pass": l.pass, "summary": l.summary})).collect::<Vec<_>>(),
-        "source": source_stats.to_json(),
-        "converted": out_stats.to_json(),
-        "size_ratio": out_stats.file_bytes as f64 / source_stats.file_bytes.max(1) as f64,
-        "drift": drift.rows.iter().map(DriftRow::to_json).collect::<Vec<_>>(),
-        "text": drift.text.iter().map(TextDrift::to_json).collect::<Vec<_>>(),
-        "engines_skipped": drift
-            .skipped
-            .iter()
-            .map(|(e, m)| json!({"engine": e.name(), "reason": m}))
-            .collect::<Vec<_>>(),
-        "engine_errors": drift.errors.iter().map(|(e, m)| json!({"engine": e.name(), "error": m})).collect::<Vec<_>>(),
-    });
-    albert_core::write_atomic(
-        &paths.report,
-        serde_json::to_string_pretty(&report_json)?.as_bytes(),
-    )
-    .with_context(|| format!("writing {}", paths.report.display()))?;
-    println!("report: {}", paths.report.display());
+    job.write_report(&job.report(converted, output, drift))?;
+    println!("report: {}", job.paths.report.display());
 
-    if cli.verify {
-        let lossy = options.quantize.is_some() || options.float16;
-        match drift.verdict(cli.tolerance, lossy, cli.reference.is_some())? {
-            Verdict::Lossy => {
-                println!("lossy conversion: the drift above is reported, not held to --tolerance")
-            }
-            Verdict::Verified { worst } => println!(
-                "verified: worst max-abs difference {worst:.2e} ≤ {:e}",
-                cli.tolerance
-            ),
-            Verdict::AgainstReference => {}
+    match verdict.transpose()? {
+        Some(Verdict::Lossy) => {
+            println!("lossy conversion: the drift above is reported, not held to --tolerance")
         }
+        Some(Verdict::Verified { worst }) => println!(
+            "verified: worst max-abs difference {worst:.2e} ≤ {:e}",
+            cli.tolerance
+        ),
+        Some(Verdict::AgainstReference) | None => {}
     }
     Ok(())
 }
@@ -312,6 +178,25 @@ fn convert_options(cli: &Cli) -> ConvertOptions {
             embeddings: !cli.keep_embeddings_fp32,
             keep: cli.keep.clone(),
         }),
+    }
+}
+
+/// What `--verify` compares, and against what.
+fn drift_options(cli: &Cli) -> DriftOptions {
+    DriftOptions {
+        engines: cli
+            .engines
+            .iter()
+            .map(|e| match e {
+                EngineArg::Onnxruntime => Engine::OnnxRuntime,
+                EngineArg::Tract => Engine::Tract,
+            })
+            .collect(),
+        tolerance: cli.tolerance,
+        text: cli.text.clone(),
+        sentences: cli.sentences,
+        reference: cli.reference.clone(),
+        ort_library: cli.ort_library.clone(),
     }
 }
 
@@ -387,10 +272,14 @@ fn print_drift(drift: &DriftReport) {
             t.masked_positions
         );
     }
-    for (engine, error) in &drift.errors {
-        println!("{}: cannot run the converted model: {error}", engine.name());
+    for e in &drift.errors {
+        println!(
+            "{}: cannot run the converted model: {}",
+            e.engine.name(),
+            e.error
+        );
     }
-    for (engine, reason) in &drift.skipped {
-        println!("{}: skipped: {reason}", engine.name());
+    for s in &drift.skipped {
+        println!("{}: skipped: {}", s.engine.name(), s.reason);
     }
 }
