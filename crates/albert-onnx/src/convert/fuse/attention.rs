@@ -210,22 +210,33 @@ fn concat_last(parts: &[&TensorProto], name: &str) -> Option<TensorProto> {
     }) {
         return None;
     }
-    let rows: usize = lead.iter().map(|&d| d as usize).product();
+    // Dims come from a file: negative or overflowing ones, or data that does not fill them,
+    // leave the attention unfused rather than panic or allocate what the file does not hold.
+    let lead: Vec<usize> = lead
+        .iter()
+        .map(|&d| usize::try_from(d).ok())
+        .collect::<Option<_>>()?;
+    let rows = lead.iter().try_fold(1usize, |n, &d| n.checked_mul(d))?;
     let widths: Vec<usize> = parts
         .iter()
-        .map(|p| *p.dims.last().unwrap_or(&0) as usize)
-        .collect();
+        .map(|p| p.dims.last().and_then(|&d| usize::try_from(d).ok()))
+        .collect::<Option<_>>()?;
     let data: Vec<Vec<f32>> = parts
         .iter()
         .map(|p| graph::f32_data(p).ok())
         .collect::<Option<_>>()?;
-    let mut out = Vec::with_capacity(rows * widths.iter().sum::<usize>());
+    for (d, &w) in data.iter().zip(&widths) {
+        if rows.checked_mul(w) != Some(d.len()) {
+            return None;
+        }
+    }
+    let mut out = Vec::with_capacity(data.iter().map(Vec::len).sum());
     for r in 0..rows {
         for (d, &w) in data.iter().zip(&widths) {
             out.extend_from_slice(d.get(r * w..(r + 1) * w)?);
         }
     }
-    let mut dims: Vec<usize> = lead.iter().map(|&d| d as usize).collect();
+    let mut dims = lead;
     dims.push(widths.iter().sum());
     Some(crate::proto::tensor_f32(name, &dims, &out))
 }
