@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use albert_core::checkpoint::{MODEL_FILE, TOKENIZER_FILE, checked_companions};
 use albert_onnx::convert::report::{ModelStats, model_file_bytes};
 use albert_onnx::convert::{
-    self, ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions,
+    self, ConvertOptions, FuseFlavour, Int8Weights, LoopMode, QuantFormat, QuantizeOptions,
 };
 use albert_onnx::proto::{self, EXTERNAL_DATA_THRESHOLD};
 use albert_verify::conversion::{self, DriftCheck, DriftReport, InputSizes, TextSample, Verdict};
@@ -87,6 +87,12 @@ struct Cli {
     /// tract) or ort (com.microsoft.DynamicQuantizeMatMul: ONNX Runtime CPU only).
     #[arg(long, default_value = "portable")]
     int8_format: QuantFormat,
+    /// int8 weight encoding: reduced (7 bits, [-63, 63]: accurate in ONNX Runtime on every CPU),
+    /// full ([-127, 127]: one bit more, but ONNX Runtime's kernels saturate on x86-64 CPUs
+    /// without VNNI, e.g. AVX2-only Xeons and AMD Zen 1–3), or uint8 (u8×u8 in ONNX Runtime: 8
+    /// bits without saturation, slower). See docs/export-and-convert.md, "int8".
+    #[arg(long, default_value = "reduced")]
+    int8_weights: Int8Weights,
     /// Keep the word-embedding table in float32 (by default it is int8 too).
     #[arg(long)]
     keep_embeddings_fp32: bool,
@@ -248,6 +254,9 @@ fn main() -> Result<()> {
         })
         .with_context(|| format!("loading {} in ONNX Runtime", reference_model.display()))?;
         bar.finish_and_clear();
+        if let Some(q) = &options.quantize {
+            println!("{}", int8_weights_line(q.weights));
+        }
         print_drift(&drift);
     }
 
@@ -258,6 +267,7 @@ fn main() -> Result<()> {
         "source": source_stats.to_json(),
         "converted": out_stats.to_json(),
         "size_ratio": out_stats.file_bytes as f64 / source_stats.file_bytes.max(1) as f64,
+        "int8_weights": options.quantize.as_ref().map(|q| q.weights.name()),
         "drift": drift.rows.iter().map(DriftRow::to_json).collect::<Vec<_>>(),
         "text": drift.text.iter().map(TextDrift::to_json).collect::<Vec<_>>(),
         "engines_skipped": drift
@@ -309,10 +319,24 @@ fn convert_options(cli: &Cli) -> ConvertOptions {
         float16: cli.precision == PrecisionArg::Fp16,
         quantize: cli.quantize.map(|QuantizeArg::Int8| QuantizeOptions {
             format: cli.int8_format,
+            weights: cli.int8_weights,
             embeddings: !cli.keep_embeddings_fp32,
             keep: cli.keep.clone(),
         }),
     }
+}
+
+/// What the int8 weight encoding means for the drift printed next, on this machine.
+fn int8_weights_line(weights: Int8Weights) -> String {
+    let cpu = albert_core::cpu::cpu();
+    let here = if weights.saturates_without_vnni() && cpu.u8s8_saturates() {
+        "ONNX Runtime's u8×s8 kernels saturate on them on this CPU (no VNNI): expect lost accuracy"
+    } else if weights.saturates_without_vnni() {
+        "accurate on this CPU (VNNI); ONNX Runtime on x86-64 CPUs without VNNI would saturate"
+    } else {
+        "no ONNX Runtime kernel saturates on them"
+    };
+    format!("int8 weights: {}; {here}; {cpu}", weights.name())
 }
 
 /// Size and node counts of the source and the converted model, side by side.
