@@ -326,7 +326,13 @@ fn each_int8_weight_encoding_is_stored_in_its_range_and_recorded() {
             files.push(out);
         }
     }
-    // The float32 source has no integer product.
+    // The float32 source has no integer product; ONNX Runtime's `quantize_dynamic` (its default
+    // QInt8 weights, reduce_range off) writes full-range weights.
     assert_eq!(int8_weights_of(&read_model(&model).unwrap()), None);
+    let (ort_quantized, _, _) = third_party("ort-quantized");
+    assert_eq!(
+        int8_weights_of(&read_model(&ort_quantized).unwrap()),
+        Some(Int8Weights::Full)
+    );
     assert_onnx_checker_accepts(&files);
 }

@@ -135,10 +135,10 @@ pub fn int8_saturation_warning(
     let weights = weights?;
     (weights.saturates_without_vnni() && cpu.u8s8_saturates()).then(|| {
         format!(
-            "warning: this int8 model has {} weights, on which ONNX Runtime's integer matrix \
-             products saturate on CPUs without VNNI ({cpu}): expect lost accuracy; reconvert it \
-             with `albert-convert --quantize int8 --int8-weights reduced` (the default), or run \
-             it in tract",
+            "warning: this model's int8 weights are {} range, on which ONNX Runtime's integer \
+             matrix products saturate on x86-64 CPUs without VNNI like this one ({cpu}): expect \
+             lost accuracy; reconvert it with `albert-convert --quantize int8 --int8-weights \
+             reduced` (the default), or run it in tract",
             weights.name()
         )
     })
