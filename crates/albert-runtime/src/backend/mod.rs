@@ -168,6 +168,7 @@ pub(crate) fn check_input_names(names: &[String]) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
 mod tests {
     use albert_core::cpu::CpuInfo;
     use albert_onnx::convert::Int8Weights;
