@@ -6,7 +6,7 @@ CARGO ?= cargo
 PYTHON := .venv/bin/python
 TRANSFORMERS := transformers==5.24.0
 
-.PHONY: setup build release test lint fuzz fuzz-serve fixtures check-hf check-large corpus tiny-model demo clean
+.PHONY: setup build release test cpu lint fuzz fuzz-serve fixtures check-hf check-large corpus tiny-model demo clean
 
 setup:
 	@bash tools/setup.sh
@@ -21,9 +21,15 @@ lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+# The machine's CPU line (model, AVX2 / AVX-512 / VNNI / AMX: albert_core::cpu), printed first by
+# `make test` so that a failure report says which machine it came from (int8 accuracy in ONNX
+# Runtime depends on VNNI).
+cpu:
+	@$(CARGO) run --quiet -p albert-core --example cpu
+
 # Doc tests first, then every other test under cargo-nextest (one process per test, and a
 # closing summary line); plain `cargo test` where nextest is not installed.
-test: setup lint
+test: cpu setup lint
 	$(CARGO) test --workspace --doc
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \

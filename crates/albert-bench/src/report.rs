@@ -185,7 +185,7 @@ pub fn write(
         "tokens / s",
         |r| r.tokens_per_second,
     )?;
-    let mut md = String::from("# albert-bench report\n\n");
+    let mut md = format!("# albert-bench report\n\n{}.\n\n", albert_core::cpu::cpu());
     if interleaved {
         md.push_str(
             "The cells of each batch size and length were timed in turns (`--interleave`), so their \

@@ -81,6 +81,8 @@ pub struct Results<'a> {
     /// The export directory measured.
     pub model: &'a Path,
     pub config: ModelShape,
+    /// The machine's CPU line (`albert_core::cpu`: model, AVX2 / AVX-512 / VNNI / AMX).
+    pub cpu: String,
     /// The machine's GEMM rate per thread count.
     pub gemm_gflops: Vec<GemmRate>,
     pub rows: &'a [Row],

@@ -46,6 +46,13 @@ fn bench(extra: &[&str]) -> (String, Vec<serde_json::Value>) {
     assert_eq!(results["interleaved"], interleaved);
     let report_md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert_eq!(report_md.contains("timed in turns"), interleaved);
+    // The machine is in every report: int8 accuracy in ONNX Runtime depends on its VNNI.
+    let cpu = albert_core::cpu::cpu().to_string();
+    assert_eq!(results["cpu"], cpu.as_str());
+    assert!(
+        report_md.contains(&cpu) && stdout.contains(&cpu),
+        "{stdout}"
+    );
     (stdout, results["rows"].as_array().unwrap().clone())
 }
 

@@ -3,6 +3,8 @@
 //! * [`config`]: the Hugging Face `config.json` of ALBERT, read and written unchanged, with the
 //!   paper's cross-layer sharing strategies and the Table 1 presets.
 //! * [`params`]: the parameter inventory (canonical HF names, shapes, sharing), and counts.
+//! * [`cpu`]: the CPU's model and the x86-64 extensions the int8 paths depend on (VNNI, AVX-512,
+//!   AMX), detected once for the workspace.
 //! * [`compare`]: the one comparison of two outputs (max-abs, cosine) where NaN, infinities and
 //!   shape mismatches fail.
 //! * [`checkpoint`]: `model.safetensors` checkpoints in the HF layout, validated tensor by tensor.
@@ -19,6 +21,7 @@ pub mod activation;
 pub mod checkpoint;
 pub mod compare;
 pub mod config;
+pub mod cpu;
 pub mod error;
 pub mod fsutil;
 pub mod params;

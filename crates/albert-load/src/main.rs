@@ -167,7 +167,7 @@ fn run(args: RunArgs) -> Result<()> {
         url: args.url.clone(),
         route: args.route,
         texts: texts.len(),
-        cpu: report::cpu_model(),
+        cpu: albert_core::cpu::cpu().model.clone(),
         levels,
         offline,
         efficiency: None,

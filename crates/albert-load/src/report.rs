@@ -52,19 +52,6 @@ impl Run {
     }
 }
 
-/// The machine's CPU model, from /proc/cpuinfo.
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
 fn num(v: Option<f64>, digits: usize) -> String {
     match v {
         Some(v) if v.is_finite() => format!("{v:.digits$}"),

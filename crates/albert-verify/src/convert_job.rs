@@ -161,6 +161,8 @@ pub struct ConvertReport {
     pub converted: ModelStats,
     /// Converted file bytes over the source's.
     pub size_ratio: f64,
+    /// The int8 weight encoding (`--int8-weights`), when the conversion quantized.
+    pub int8_weights: Option<&'static str>,
     /// `drift`, `text`, `engines_skipped`, `engine_errors`: empty without `--verify`.
     #[serde(flatten)]
     pub drift: DriftReport,
@@ -301,6 +303,7 @@ impl ConvertJob {
             output: self.paths.output_model.clone(),
             passes: converted.log,
             size_ratio: output.file_bytes as f64 / converted.source.file_bytes.max(1) as f64,
+            int8_weights: self.options.quantize.as_ref().map(|q| q.weights.name()),
             source: converted.source,
             converted: output,
             drift,

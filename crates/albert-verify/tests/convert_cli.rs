@@ -74,6 +74,14 @@ fn folds_and_quantizes_a_model_directory_with_a_report() {
         assert!(cosine >= 0.999, "{engine}");
     }
     assert!(report["size_ratio"].as_f64().unwrap() < 1.0);
+    // The default int8 weights (7-bit, accurate on every CPU: #23) are recorded and said.
+    assert_eq!(report["int8_weights"], "reduced");
+    assert!(stdout.contains("int8 weights: reduced"), "{stdout}");
+    let model = read_model(&out.join("model.onnx")).unwrap();
+    assert_eq!(
+        albert_onnx::proto::metadata_value(&model, "albert.int8_weights"),
+        Some("reduced")
+    );
 }
 
 #[test]

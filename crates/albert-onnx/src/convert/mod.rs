@@ -26,11 +26,13 @@ pub mod report;
 
 use crate::error::{OnnxError, Result};
 use crate::graph::{self, MS_DOMAIN};
-use crate::proto::pb::{GraphProto, ModelProto, OperatorSetIdProto};
+use crate::proto::pb::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
 pub use fold::FoldStats;
 pub use fuse::FuseFlavour;
-pub use quantize::{QuantFormat, QuantizeOptions, QuantizeStats};
+pub use quantize::{
+    INT8_WEIGHTS_KEY, Int8Weights, QuantFormat, QuantizeOptions, QuantizeStats, int8_weights_of,
+};
 
 /// What to do with the layer loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,8 +184,13 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
         log.push(PassLog {
             pass: "quantize",
             summary: format!(
-                "int8 ({:?}): {} matrix products over {} weights, {} embedding lookups, {} kept in float32",
-                q.format, s.matmuls, s.weights, s.embedding_lookups, s.kept
+                "int8 ({:?}, {} weights): {} matrix products over {} weights, {} embedding lookups, {} kept in float32",
+                q.format,
+                q.weights.name(),
+                s.matmuls,
+                s.weights,
+                s.embedding_lookups,
+                s.kept
             ),
         });
     }
@@ -198,5 +205,13 @@ pub fn convert(model: &mut ModelProto, options: &ConvertOptions) -> Result<Vec<P
         });
     }
     ensure_opsets(model);
+    if let Some(q) = &options.quantize {
+        // The runtime reads it to warn where these weights saturate (albert_core::cpu).
+        model.metadata_props.retain(|e| e.key != INT8_WEIGHTS_KEY);
+        model.metadata_props.push(StringStringEntryProto {
+            key: INT8_WEIGHTS_KEY.to_string(),
+            value: q.weights.name().to_string(),
+        });
+    }
     Ok(log)
 }

@@ -12,6 +12,14 @@
 //! with a constant B (ALBERT's tied MLM decoder reads the word-embedding table with `transB`), and,
 //! optionally, the word-embedding table of `Gather` (a third of ALBERT-base), stored int8 per row
 //! and dequantized after the lookup. The tied decoder then reads the same int8 table.
+//!
+//! How the weights are encoded ([`Int8Weights`]) decides where the int8 form stays accurate: ONNX
+//! Runtime multiplies uint8 activations by int8 weights (u8×s8), and on x86-64 without VNNI its
+//! kernels add pairs of 8-bit products in 16-bit lanes that saturate for weights outside
+//! [-64, 63] (`session.x64quantprecision` in ONNX Runtime's
+//! `onnxruntime_session_options_config_keys.h`; `albert_core::cpu`). A converted file runs on
+//! any CPU, so the default is the encoding accurate on all of them (measurements:
+//! docs/export-and-convert.md, "int8").
 
 use std::collections::HashMap;
 
@@ -43,10 +51,148 @@ impl std::str::FromStr for QuantFormat {
     }
 }
 
+/// How the int8 weights are encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Int8Weights {
+    /// Symmetric int8 in [-127, 127]. Most precise where the u8×s8 product does not saturate
+    /// (CPUs with VNNI, tract); loses accuracy in ONNX Runtime on x86-64 CPUs without VNNI.
+    Full,
+    /// Symmetric int8 in [-63, 63] (7 bits, ONNX Runtime's `reduce_range`): a pair of products
+    /// fits 16 bits (2 × 255 × 63 < 32767), so no CPU saturates, at the cost of one bit.
+    #[default]
+    Reduced,
+    /// uint8 in [1, 255] with zero point 128 (8 bits): ONNX Runtime's u8×u8 product widens to
+    /// 16 bits before it multiplies and does not saturate, but runs slower than u8×s8.
+    Uint8,
+}
+
+impl Int8Weights {
+    /// The name in the CLI and in the model's metadata (`albert.int8_weights`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Int8Weights::Full => "full",
+            Int8Weights::Reduced => "reduced",
+            Int8Weights::Uint8 => "uint8",
+        }
+    }
+
+    /// The largest quantized magnitude.
+    fn qmax(self) -> f32 {
+        match self {
+            Int8Weights::Full | Int8Weights::Uint8 => 127.0,
+            Int8Weights::Reduced => 63.0,
+        }
+    }
+
+    /// The element type of the stored weights, and its name in tensor names.
+    fn elem_type(self) -> DataType {
+        match self {
+            Int8Weights::Full | Int8Weights::Reduced => DataType::Int8,
+            Int8Weights::Uint8 => DataType::Uint8,
+        }
+    }
+
+    fn type_name(self) -> &'static str {
+        match self {
+            Int8Weights::Full | Int8Weights::Reduced => "int8",
+            Int8Weights::Uint8 => "uint8",
+        }
+    }
+
+    /// Whether ONNX Runtime's u8×s8 product saturates on these weights on a CPU without VNNI.
+    pub fn saturates_without_vnni(self) -> bool {
+        self == Int8Weights::Full
+    }
+}
+
+impl std::str::FromStr for Int8Weights {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "full" => Ok(Int8Weights::Full),
+            "reduced" => Ok(Int8Weights::Reduced),
+            "uint8" => Ok(Int8Weights::Uint8),
+            _ => Err(format!(
+                "unknown int8 weight encoding `{s}`: expected full, reduced or uint8"
+            )),
+        }
+    }
+}
+
+/// The model metadata key recording the [`Int8Weights`] of a quantized model.
+pub const INT8_WEIGHTS_KEY: &str = "albert.int8_weights";
+
+/// Operators that multiply by integer weights in ONNX Runtime's u8×s8 (or u8×u8) kernels.
+const INTEGER_PRODUCTS: [&str; 6] = [
+    "MatMulInteger",
+    "DynamicQuantizeMatMul",
+    "MatMulIntegerToFloat",
+    "QAttention",
+    "QGemm",
+    "DynamicQuantizeLSTM",
+];
+
+/// The int8 weight encoding of a model: from its metadata (`albert.int8_weights`, written by the
+/// converter), else inferred from its weights (a third party's model) — `None` when it has no
+/// integer matrix product or its weights cannot be read (stored as external data). Inference:
+/// an int8 weight (an int8 initializer of rank ≥ 2) outside [-64, 63] is `Full`, int8 weights
+/// within it `Reduced`, uint8 weights alone `Uint8`.
+pub fn int8_weights_of(model: &crate::proto::pb::ModelProto) -> Option<Int8Weights> {
+    if let Some(named) = crate::proto::metadata_value(model, INT8_WEIGHTS_KEY) {
+        return named.parse().ok();
+    }
+    let graph = model.graph.as_ref()?;
+    fn walk<'a>(g: &'a GraphProto, products: &mut bool, weights: &mut Vec<&'a TensorProto>) {
+        *products |= g
+            .node
+            .iter()
+            .any(|n| INTEGER_PRODUCTS.contains(&n.op_type.as_str()));
+        weights.extend(g.initializer.iter().filter(|t| t.dims.len() >= 2));
+        for n in &g.node {
+            for sub in graph::subgraphs(n) {
+                walk(sub, products, weights);
+            }
+        }
+    }
+    let (mut products, mut weights) = (false, Vec::new());
+    walk(graph, &mut products, &mut weights);
+    if !products {
+        return None;
+    }
+    let int8: Vec<&TensorProto> = weights
+        .iter()
+        .copied()
+        .filter(|t| t.data_type == DataType::Int8 as i32)
+        .collect();
+    if int8
+        .iter()
+        .any(|t| t.raw_data.is_empty() && t.int32_data.is_empty())
+    {
+        return None; // external data, not read here
+    }
+    let outside = |v: i32| !(-64..=63).contains(&v);
+    if int8.iter().any(|t| {
+        t.raw_data.iter().any(|&b| outside(i32::from(b as i8)))
+            || t.int32_data.iter().any(|&v| outside(v))
+    }) {
+        Some(Int8Weights::Full)
+    } else if !int8.is_empty() {
+        Some(Int8Weights::Reduced)
+    } else if weights
+        .iter()
+        .any(|t| t.data_type == DataType::Uint8 as i32)
+    {
+        Some(Int8Weights::Uint8)
+    } else {
+        None
+    }
+}
+
 /// Options of the int8 pass.
 #[derive(Debug, Clone)]
 pub struct QuantizeOptions {
     pub format: QuantFormat,
+    pub weights: Int8Weights,
     /// Quantize the word-embedding table too (tables of at least `EMBEDDING_MIN_ROWS` rows).
     pub embeddings: bool,
     /// Nodes or weights whose name contains one of these stay in float32.
@@ -57,6 +203,7 @@ impl Default for QuantizeOptions {
     fn default() -> Self {
         QuantizeOptions {
             format: QuantFormat::Portable,
+            weights: Int8Weights::default(),
             embeddings: true,
             keep: Vec::new(),
         }
@@ -80,10 +227,11 @@ pub struct QuantizeStats {
     pub embedding_lookups: usize,
 }
 
-/// Symmetric int8 per channel: `scale = max|w| / 127`, `q = round(w / scale)`.
+/// Symmetric per channel: `scale = max|w| / qmax`, `q = round(w / scale)` in [-qmax, qmax].
 fn quantize_channels(
     values: &[f32],
     channels: usize,
+    qmax: f32,
     of: impl Fn(usize) -> usize,
 ) -> (Vec<i8>, Vec<f32>) {
     let mut max = vec![0f32; channels];
@@ -95,14 +243,14 @@ fn quantize_channels(
     }
     let scale: Vec<f32> = max
         .iter()
-        .map(|&m| if m > 0.0 { m / 127.0 } else { 1.0 })
+        .map(|&m| if m > 0.0 { m / qmax } else { 1.0 })
         .collect();
     let q = values
         .iter()
         .enumerate()
         .map(|(i, &v)| {
             let s = scale.get(of(i)).copied().unwrap_or(1.0);
-            (v / s).round().clamp(-127.0, 127.0) as i8
+            (v / s).round().clamp(-qmax, qmax) as i8
         })
         .collect();
     (q, scale)
@@ -163,17 +311,18 @@ impl Ctx<'_> {
                 "weight `{name}` has dims {dims:?}, not the {layout:?} layout"
             ))
         };
+        let qmax = self.options.weights.qmax();
         let (q, scale, scale_dims, zero_len) = match (layout, dims.as_slice()) {
             (Layout::Columns, &[_, n]) => {
-                let (q, s) = quantize_channels(&values, n, |i| i % n);
+                let (q, s) = quantize_channels(&values, n, qmax, |i| i % n);
                 (q, s, vec![n], n)
             }
             (Layout::Rows, &[rows, k]) => {
-                let (q, s) = quantize_channels(&values, rows, |i| i / k.max(1));
+                let (q, s) = quantize_channels(&values, rows, qmax, |i| i / k.max(1));
                 (q, s, vec![rows], rows)
             }
             (Layout::StackedColumns, &[layers, k, n]) => {
-                let (q, s) = quantize_channels(&values, layers * n, |i| {
+                let (q, s) = quantize_channels(&values, layers * n, qmax, |i| {
                     (i / (k * n).max(1)) * n + i % n.max(1)
                 });
                 (q, s, vec![layers, n], n)
@@ -184,16 +333,28 @@ impl Ctx<'_> {
             Layout::Rows => ".rows",
             _ => "",
         };
+        // uint8: the same symmetric values shifted by the zero point 128 (q + 128 in [1, 255]).
+        let elem = self.options.weights.elem_type();
+        let type_name = self.options.weights.type_name();
+        let (stored, zero_byte) = match self.options.weights {
+            Int8Weights::Uint8 => (
+                q.iter().map(|&v| (i16::from(v) + 128) as u8).collect(),
+                128u8,
+            ),
+            Int8Weights::Full | Int8Weights::Reduced => {
+                (q.iter().map(|&v| v as u8).collect::<Vec<u8>>(), 0u8)
+            }
+        };
         let made = QuantizedWeight {
-            q: self.namer.fresh(&format!("{name}{suffix}.int8")),
+            q: self.namer.fresh(&format!("{name}{suffix}.{type_name}")),
             scale: self.namer.fresh(&format!("{name}{suffix}.scale")),
             zero: self.namer.fresh(&format!("{name}{suffix}.zero_point")),
         };
         self.new_inits.push(TensorProto {
             name: made.q.clone(),
             dims: t.dims.clone(),
-            data_type: DataType::Int8 as i32,
-            raw_data: q.iter().map(|&v| v as u8).collect(),
+            data_type: elem as i32,
+            raw_data: stored,
             ..Default::default()
         });
         self.new_inits
@@ -201,8 +362,8 @@ impl Ctx<'_> {
         self.new_inits.push(TensorProto {
             name: made.zero.clone(),
             dims: vec![zero_len as i64],
-            data_type: DataType::Int8 as i32,
-            raw_data: vec![0u8; zero_len],
+            data_type: elem as i32,
+            raw_data: vec![zero_byte; zero_len],
             ..Default::default()
         });
         self.stats.weights += 1;
@@ -293,7 +454,12 @@ fn rewrite(
                 if big && graph::attr_i(&node, "axis").unwrap_or(0) == 0 && !ctx.kept(&node, &table)
                 {
                     let qw = ctx.quantized(&table, Layout::Rows)?;
-                    out.extend(dequantized_lookup(&node, &qw, &mut ctx.namer)?);
+                    out.extend(dequantized_lookup(
+                        &node,
+                        &qw,
+                        ctx.options.weights,
+                        &mut ctx.namer,
+                    )?);
                     ctx.stats.embedding_lookups += 1;
                     continue;
                 }
@@ -343,7 +509,7 @@ fn rewrite(
                     slice_inputs.insert(outer_name.to_string(), body.clone());
                     body
                 };
-                let b = slice(&qw.q, DataType::Int8, ctx);
+                let b = slice(&qw.q, ctx.options.weights.elem_type(), ctx);
                 let scale = slice(&qw.scale, DataType::Float, ctx);
                 (b, scale, qw.zero)
             }
@@ -435,24 +601,43 @@ fn rewrite(
     Ok(added_scan_inputs)
 }
 
-/// `Gather(table, ids)` on the int8 table: gather int8 rows and their scales, then rescale.
+/// `Gather(table, ids)` on the int8 table: gather int8 rows and their scales, then rescale (a
+/// uint8 table first subtracts its zero point 128).
 fn dequantized_lookup(
     node: &NodeProto,
     qw: &QuantizedWeight,
+    weights: Int8Weights,
     namer: &mut Namer,
 ) -> Result<Vec<NodeProto>> {
     let ids = graph::input(node, 1)?;
     let y = graph::output(node, 0)?;
     let base = &node.name;
-    let rows = namer.fresh(&format!("{y}.int8"));
+    let rows = namer.fresh(&format!("{y}.{}", weights.type_name()));
     let rows_f = namer.fresh(&format!("{y}.float"));
     let scales = namer.fresh(&format!("{y}.scale"));
     let scales_u = namer.fresh(&format!("{y}.scale_unsqueezed"));
     let axes = namer.fresh(&format!("{y}.axes"));
-    Ok(vec![
+    let constant = |name: &str, t: TensorProto, namer: &mut Namer| {
+        graph::node(
+            "Constant",
+            namer.fresh(&format!("{base}/{name}")),
+            &[],
+            &[&t.name.clone()],
+            vec![crate::proto::pb::AttributeProto {
+                name: "value".into(),
+                r#type: crate::proto::pb::attribute_proto::AttributeType::Tensor as i32,
+                t: Some(TensorProto {
+                    name: String::new(),
+                    ..t
+                }),
+                ..Default::default()
+            }],
+        )
+    };
+    let mut nodes = vec![
         graph::node(
             "Gather",
-            namer.fresh(&format!("{base}/Gather_int8")),
+            namer.fresh(&format!("{base}/Gather_{}", weights.type_name())),
             &[&qw.q, ids],
             &[&rows],
             vec![attr_int("axis", 0)],
@@ -464,6 +649,27 @@ fn dequantized_lookup(
             &[&rows_f],
             vec![attr_int("to", DataType::Float as i64)],
         ),
+    ];
+    let centred = if weights == Int8Weights::Uint8 {
+        let zero = namer.fresh(&format!("{y}.zero_point_float"));
+        let centred = namer.fresh(&format!("{y}.centred"));
+        nodes.push(constant(
+            "zero_point",
+            crate::proto::tensor_f32(&zero, &[], &[128.0]),
+            namer,
+        ));
+        nodes.push(graph::node(
+            "Sub",
+            namer.fresh(&format!("{base}/Sub_zero_point")),
+            &[&rows_f, &zero],
+            &[&centred],
+            vec![],
+        ));
+        centred
+    } else {
+        rows_f
+    };
+    nodes.extend([
         graph::node(
             "Gather",
             namer.fresh(&format!("{base}/Gather_scale")),
@@ -471,18 +677,7 @@ fn dequantized_lookup(
             &[&scales],
             vec![attr_int("axis", 0)],
         ),
-        graph::node(
-            "Constant",
-            namer.fresh(&format!("{base}/axes")),
-            &[],
-            &[&axes],
-            vec![crate::proto::pb::AttributeProto {
-                name: "value".into(),
-                r#type: crate::proto::pb::attribute_proto::AttributeType::Tensor as i32,
-                t: Some(crate::proto::tensor_i64("", &[1], &[-1])),
-                ..Default::default()
-            }],
-        ),
+        constant("axes", crate::proto::tensor_i64(&axes, &[1], &[-1]), namer),
         graph::node(
             "Unsqueeze",
             namer.fresh(&format!("{base}/Unsqueeze")),
@@ -493,11 +688,12 @@ fn dequantized_lookup(
         graph::node(
             "Mul",
             namer.fresh(&format!("{base}/Mul")),
-            &[&rows_f, &scales_u],
+            &[&centred, &scales_u],
             &[y],
             vec![],
         ),
-    ])
+    ]);
+    Ok(nodes)
 }
 
 /// Quantizes a `Scan` body in place, adding scan inputs for stacked per-layer weights.

@@ -106,14 +106,17 @@ pub fn external_tensors<'a>(
 }
 
 /// Checks, without reading any external data, that every tensor of the model file at
-/// `model_path` that is stored externally names a file inside the model's directory.
-pub fn check_external_data(model_path: &Path) -> Result<()> {
+/// `model_path` that is stored externally names a file inside the model's directory. Returns the
+/// decoded model, its external tensors still external (the runtime reads its metadata and int8
+/// weights from it without decoding the file twice).
+pub fn check_external_data(model_path: &Path) -> Result<ModelProto> {
     let bytes = std::fs::read(model_path).map_err(|e| OnnxError::io(model_path, e))?;
     let mut model = ModelProto::decode(bytes.as_slice()).map_err(|e| OnnxError::Decode {
         path: model_path.to_path_buf(),
         message: e.to_string(),
     })?;
-    external_tensors(&mut model, model_dir(model_path)).map(drop)
+    external_tensors(&mut model, model_dir(model_path))?;
+    Ok(model)
 }
 
 /// The directory external data locations are relative to.

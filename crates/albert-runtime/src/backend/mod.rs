@@ -97,7 +97,8 @@ pub fn load(model: &Path, choice: &BackendChoice) -> Result<Box<dyn Backend>> {
             std::io::Error::new(std::io::ErrorKind::NotFound, "model file not found"),
         ));
     }
-    albert_onnx::proto::check_external_data(model)?;
+    #[cfg_attr(not(feature = "ort"), allow(unused_variables))]
+    let proto = albert_onnx::proto::check_external_data(model)?;
     // An engine's message does not always say which file it could not load (tract: "model proto
     // does not contain a graph" for an empty or cut-short model.onnx).
     let name = model.display().to_string();
@@ -110,13 +111,46 @@ pub fn load(model: &Path, choice: &BackendChoice) -> Result<Box<dyn Backend>> {
     };
     match choice {
         #[cfg(feature = "ort")]
-        BackendChoice::Ort(options) => Ok(Box::new(
-            ort::OrtBackend::load(model, options).map_err(named)?,
-        )),
+        BackendChoice::Ort(options) => {
+            warn_once_if_int8_saturates(&proto, model);
+            Ok(Box::new(
+                ort::OrtBackend::load(model, options).map_err(named)?,
+            ))
+        }
         #[cfg(feature = "tract")]
         BackendChoice::Tract(options) => Ok(Box::new(
             tract::TractBackend::load(model, options).map_err(named)?,
         )),
+    }
+}
+
+/// The warning for an int8 model whose weights ONNX Runtime's u8×s8 kernels saturate on this CPU
+/// (x86-64 without VNNI, `albert_core::cpu`); `None` where they do not. Every provider counts:
+/// integer products run on ONNX Runtime's CPU kernels even in a CUDA session (DESIGN.md, "Known
+/// traps").
+pub fn int8_saturation_warning(
+    weights: Option<albert_onnx::convert::Int8Weights>,
+    cpu: &albert_core::cpu::CpuInfo,
+) -> Option<String> {
+    let weights = weights?;
+    (weights.saturates_without_vnni() && cpu.u8s8_saturates()).then(|| {
+        format!(
+            "warning: this model's int8 weights are {} range, on which ONNX Runtime's integer \
+             matrix products saturate on x86-64 CPUs without VNNI like this one ({cpu}): expect \
+             lost accuracy; reconvert it with `albert-convert --quantize int8 --int8-weights \
+             reduced` (the default), or run it in tract",
+            weights.name()
+        )
+    })
+}
+
+/// Says [`int8_saturation_warning`] on stderr, once per process (a server loads many sessions).
+#[cfg(feature = "ort")]
+fn warn_once_if_int8_saturates(proto: &albert_onnx::proto::pb::ModelProto, path: &Path) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let weights = albert_onnx::convert::int8_weights_of(proto);
+    if let Some(warning) = int8_saturation_warning(weights, albert_core::cpu::cpu()) {
+        WARNED.call_once(|| eprintln!("{}: {warning}", path.display()));
     }
 }
 
@@ -130,5 +164,44 @@ pub(crate) fn check_input_names(names: &[String]) -> Result<()> {
         Err(RuntimeError::UnexpectedInputs {
             found: names.join(", "),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests: a panic is the failure report
+mod tests {
+    use albert_core::cpu::CpuInfo;
+    use albert_onnx::convert::Int8Weights;
+
+    use super::int8_saturation_warning;
+
+    fn cpu(vnni: bool) -> CpuInfo {
+        CpuInfo {
+            model: "AMD EPYC 7551 32-Core Processor".into(),
+            arch: "x86_64",
+            avx2: true,
+            fma: true,
+            avx512f: false,
+            avx512_vnni: false,
+            avx_vnni: vnni,
+            amx_int8: false,
+        }
+    }
+
+    #[test]
+    fn only_full_range_int8_on_a_cpu_without_vnni_is_warned_about() {
+        let warning = int8_saturation_warning(Some(Int8Weights::Full), &cpu(false)).unwrap();
+        assert!(
+            warning.contains("full") && warning.contains("AMD EPYC 7551"),
+            "{warning}"
+        );
+        assert!(warning.contains("--int8-weights reduced"), "{warning}");
+        assert_eq!(
+            int8_saturation_warning(Some(Int8Weights::Full), &cpu(true)),
+            None
+        );
+        for weights in [Some(Int8Weights::Reduced), Some(Int8Weights::Uint8), None] {
+            assert_eq!(int8_saturation_warning(weights, &cpu(false)), None);
+        }
     }
 }

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 use albert_onnx::convert::report::ModelStats;
-use albert_onnx::convert::{ConvertOptions, FuseFlavour, LoopMode, QuantFormat, QuantizeOptions};
+use albert_onnx::convert::{
+    ConvertOptions, FuseFlavour, Int8Weights, LoopMode, QuantFormat, QuantizeOptions,
+};
 use albert_verify::conversion::{DriftReport, Verdict};
 use albert_verify::convert_job::{ConvertJob, DriftOptions};
 use albert_verify::display::{human_bytes, spinner};
@@ -82,6 +84,12 @@ struct Cli {
     /// tract) or ort (com.microsoft.DynamicQuantizeMatMul: ONNX Runtime CPU only).
     #[arg(long, default_value = "portable")]
     int8_format: QuantFormat,
+    /// int8 weight encoding: reduced (7 bits, [-63, 63]: accurate in ONNX Runtime on every CPU),
+    /// full ([-127, 127]: one bit more, but ONNX Runtime's kernels saturate on x86-64 CPUs
+    /// without VNNI, e.g. AVX2-only Xeons and AMD Zen 1–3), or uint8 (u8×u8 in ONNX Runtime: 8
+    /// bits without saturation, slower). See docs/export-and-convert.md, "int8".
+    #[arg(long, default_value = "reduced")]
+    int8_weights: Int8Weights,
     /// Keep the word-embedding table in float32 (by default it is int8 too).
     #[arg(long)]
     keep_embeddings_fp32: bool,
@@ -134,6 +142,9 @@ fn main() -> Result<()> {
         let bar = spinner("comparing the converted model with the source");
         drift = job.check_drift(&converted, options)?;
         bar.finish_and_clear();
+        if let Some(q) = &job.options.quantize {
+            println!("{}", int8_weights_line(q.weights));
+        }
         print_drift(&drift);
     }
     let verdict = drift_options
@@ -175,6 +186,7 @@ fn convert_options(cli: &Cli) -> ConvertOptions {
         float16: cli.precision == PrecisionArg::Fp16,
         quantize: cli.quantize.map(|QuantizeArg::Int8| QuantizeOptions {
             format: cli.int8_format,
+            weights: cli.int8_weights,
             embeddings: !cli.keep_embeddings_fp32,
             keep: cli.keep.clone(),
         }),
@@ -198,6 +210,19 @@ fn drift_options(cli: &Cli) -> DriftOptions {
         reference: cli.reference.clone(),
         ort_library: cli.ort_library.clone(),
     }
+}
+
+/// What the int8 weight encoding means for the drift printed next, on this machine.
+fn int8_weights_line(weights: Int8Weights) -> String {
+    let cpu = albert_core::cpu::cpu();
+    let here = if weights.saturates_without_vnni() && cpu.u8s8_saturates() {
+        "ONNX Runtime's u8×s8 kernels saturate on them on this CPU (no VNNI): expect lost accuracy"
+    } else if weights.saturates_without_vnni() {
+        "accurate on this CPU (VNNI); ONNX Runtime on x86-64 CPUs without VNNI would saturate"
+    } else {
+        "no ONNX Runtime kernel saturates on them"
+    };
+    format!("int8 weights: {}; {here}; {cpu}", weights.name())
 }
 
 /// Size and node counts of the source and the converted model, side by side.
