@@ -7,7 +7,7 @@
 //! 16-bit lanes that saturate once a weight lies outside [-64, 63]; with VNNI (`vpdpbusd`) the
 //! pairs go straight to 32 bits (ONNX Runtime's session option `session.x64quantprecision`, in its
 //! `onnxruntime_session_options_config_keys.h`, documents the overflow). docs/export-and-convert.md,
-//! "int8", has the measurements.
+//! "int8 weights and the CPU", has the measurements.
 
 use std::fmt;
 use std::sync::OnceLock;

@@ -36,7 +36,7 @@ const INT8_MIN_COSINE: f64 = 0.999;
 /// kernels saturate (albert_core::cpu): not the int8 bar, only "still the same model". Measured
 /// under `qemu-x86_64 -cpu Haswell` (tools/test_without_vnni.sh): cosine 0.99679 (all-shared) and
 /// 0.97581 (not shared) on the models below, where reduced and uint8 weights give 0.99985 and
-/// 0.99990, as on a CPU with VNNI (docs/export-and-convert.md, "int8").
+/// 0.99990, as on a CPU with VNNI (docs/export-and-convert.md, "int8 weights and the CPU").
 const SATURATED_INT8_MIN_COSINE: f64 = 0.95;
 
 fn run(backend: &dyn Backend, inputs: &Inputs) -> BTreeMap<String, ArrayD<f32>> {

@@ -19,7 +19,7 @@
 //! [-64, 63] (`session.x64quantprecision` in ONNX Runtime's
 //! `onnxruntime_session_options_config_keys.h`; `albert_core::cpu`). A converted file runs on
 //! any CPU, so the default is the encoding accurate on all of them (measurements:
-//! docs/export-and-convert.md, "int8").
+//! docs/export-and-convert.md, "int8 weights and the CPU").
 
 use std::collections::HashMap;
 
@@ -84,7 +84,7 @@ impl Int8Weights {
         }
     }
 
-    /// The element type of the stored weights, and its name in tensor names.
+    /// The element type of the stored weights.
     fn elem_type(self) -> DataType {
         match self {
             Int8Weights::Full | Int8Weights::Reduced => DataType::Int8,
@@ -92,6 +92,7 @@ impl Int8Weights {
         }
     }
 
+    /// The element type's name in the names of the tensors made.
     fn type_name(self) -> &'static str {
         match self {
             Int8Weights::Full | Int8Weights::Reduced => "int8",

@@ -87,7 +87,7 @@ struct Cli {
     /// int8 weight encoding: reduced (7 bits, [-63, 63]: accurate in ONNX Runtime on every CPU),
     /// full ([-127, 127]: one bit more, but ONNX Runtime's kernels saturate on x86-64 CPUs
     /// without VNNI, e.g. AVX2-only Xeons and AMD Zen 1–3), or uint8 (u8×u8 in ONNX Runtime: 8
-    /// bits without saturation, slower). See docs/export-and-convert.md, "int8".
+    /// bits without saturation, slower). See docs/export-and-convert.md, "int8 weights and the CPU".
     #[arg(long, default_value = "reduced")]
     int8_weights: Int8Weights,
     /// Keep the word-embedding table in float32 (by default it is int8 too).
