@@ -186,9 +186,12 @@ impl Schedule<'_> {
         (final_files(reference), first.unwrap_or(end), end)
     }
 
-    /// Kills the tool `kills` times at moments drawn from `rng` within [start, end] of its
-    /// writes, checking the output after each kill against what was there before and the
-    /// uninterrupted run's `reference` files. Returns how many kills came before the tool's end.
+    /// Kills the tool at moments drawn from `rng` within [start, end] of its writes, checking
+    /// the output after each kill against what was there before and the uninterrupted run's
+    /// `reference` files, until `kills` kills have landed while it ran (or `2 × kills` runs).
+    /// A run that ended before its kill moment narrows the window for the next ones (×0.7): on
+    /// a shared machine a run can be much faster than the reference was. Returns how many kills
+    /// came before the tool's end.
     pub fn run(
         &self,
         rng: &mut Rng,
@@ -202,9 +205,13 @@ impl Schedule<'_> {
             .collect();
         let mut before = final_files(self.out);
         let mut interrupted = 0;
-        for kill in 0..kills {
+        let mut scale = 1.0;
+        for kill in 0..2 * kills {
+            if interrupted == kills {
+                break;
+            }
             // A little before the first write too: a kill during start-up must change nothing.
-            let at = rng.between(start.mul_f64(0.8), *end);
+            let at = rng.between(start.mul_f64(0.8 * scale), end.mul_f64(scale));
             let context = format!("kill {kill} at {:.1} ms", at.as_secs_f64() * 1e3);
             let mut child = (self.command)()
                 .stdout(Stdio::null())
@@ -214,6 +221,8 @@ impl Schedule<'_> {
             std::thread::sleep(at);
             if child.try_wait().unwrap().is_none() {
                 interrupted += 1;
+            } else {
+                scale *= 0.7;
             }
             let _ = child.kill(); // SIGKILL
             let _ = child.wait();
