@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use albert_onnx::proto::pb::tensor_proto::DataType;
@@ -46,7 +48,6 @@ fn fixtures() -> Vec<PathBuf> {
 /// an `INT` attribute, an empty `doc_string`): our messages, like the generated ones they
 /// replace, keep such a value but not the fact it was written (see `proto::pb`).
 fn onnx_reads_the_same(a: &Path, b: &Path) -> bool {
-    let python = repo().join(".venv/bin/python");
     let script = r#"import sys, onnx
 def defaults_cleared(m):
     for f, v in m.ListFields():
@@ -60,19 +61,7 @@ def defaults_cleared(m):
     return m
 a, b = (defaults_cleared(onnx.load(p, load_external_data=False)) for p in sys.argv[1:])
 print(a == b)"#;
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(a)
-        .arg(b)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (run tools/setup.sh)", python.display()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim() == "True"
+    common::venv_python(script, &[a, b]).trim() == "True"
 }
 
 #[test]
@@ -269,21 +258,9 @@ fn everything() -> ModelProto {
 /// format and parsed again, which keeps only the fields its schema declares; a field we numbered
 /// differently from the spec would be lost on the way.
 fn through_onnx_text_format(model: &Path) -> ModelProto {
-    let python = repo().join(".venv/bin/python");
     let out = model.with_extension("text.onnx");
     let script = "import sys, onnx\nfrom google.protobuf import text_format\nm = onnx.load(sys.argv[1], load_external_data=False)\nn = text_format.Parse(text_format.MessageToString(m), onnx.ModelProto())\nopen(sys.argv[2], 'wb').write(n.SerializeToString())";
-    let run = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(model)
-        .arg(&out)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (run tools/setup.sh)", python.display()));
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    common::venv_python(script, &[model, out.as_path()]);
     ModelProto::decode(std::fs::read(&out).unwrap().as_slice()).unwrap()
 }
 

@@ -313,20 +313,31 @@ fn third_party_exports_fold_and_still_match_hf_transformers() {
     }
 }
 
+/// The int8 tests' sources (and the directory of each): tiny masked-LM exports, all-shared and not shared, with a
+/// vocabulary past the embedding threshold so that the word-embedding table is int8 too.
+fn int8_sources(dir: &Path) -> Vec<(Sharing, Checkpoint, PathBuf, PathBuf)> {
+    [Sharing::All, Sharing::None]
+        .into_iter()
+        .enumerate()
+        .map(|(case, sharing)| {
+            let config = tiny(sharing, 4, 1, 1, 1200);
+            let dir = dir.join(case.to_string());
+            let (checkpoint, model) = export(
+                &config,
+                Head::MaskedLm,
+                Task::MaskedLm,
+                40 + case as u64,
+                &dir,
+            );
+            (sharing, checkpoint, model, dir)
+        })
+        .collect()
+}
+
 #[test]
 fn int8_quantizes_each_weight_once_and_runs_in_both_engines() {
     let tmp = tempfile::tempdir().unwrap();
-    // A vocabulary past the embedding threshold, so the word-embedding table is int8 too.
-    for (case, sharing) in [Sharing::All, Sharing::None].into_iter().enumerate() {
-        let config = tiny(sharing, 4, 1, 1, 1200);
-        let dir = tmp.path().join(case.to_string());
-        let (checkpoint, model) = export(
-            &config,
-            Head::MaskedLm,
-            Task::MaskedLm,
-            40 + case as u64,
-            &dir,
-        );
+    for (sharing, checkpoint, model, dir) in int8_sources(tmp.path()) {
         let source = load_onnxruntime(&model, None).unwrap();
         for (loops, format) in [
             (LoopMode::Keep, QuantFormat::Portable),
@@ -417,16 +428,7 @@ fn int8_weight_encodings_hold_the_bound_of_this_cpu() {
     let cpu = albert_core::cpu::cpu();
     println!("{cpu}");
     let tmp = tempfile::tempdir().unwrap();
-    for (case, sharing) in [Sharing::All, Sharing::None].into_iter().enumerate() {
-        let config = tiny(sharing, 4, 1, 1, 1200);
-        let dir = tmp.path().join(case.to_string());
-        let (checkpoint, model) = export(
-            &config,
-            Head::MaskedLm,
-            Task::MaskedLm,
-            40 + case as u64,
-            &dir,
-        );
+    for (sharing, checkpoint, model, dir) in int8_sources(tmp.path()) {
         let inputs = sample_inputs(&checkpoint, 2, 16, 3);
         let want = run(load_onnxruntime(&model, None).unwrap().as_ref(), &inputs);
         for weights in [Int8Weights::Full, Int8Weights::Reduced, Int8Weights::Uint8] {

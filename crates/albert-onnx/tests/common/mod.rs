@@ -122,7 +122,6 @@ pub fn has_op(graph: &GraphProto, op: &str) -> bool {
 /// Fails listing every file the ONNX project's checker (`onnx.checker.check_model` with
 /// `full_check=True`, the project's venv: tools/setup.sh) rejects, with its reason.
 pub fn assert_onnx_checker_accepts(files: &[PathBuf]) {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     let script = r#"import sys, onnx
 failed = []
 for p in sys.argv[1:]:
@@ -131,19 +130,9 @@ for p in sys.argv[1:]:
     except Exception as e:
         failed.append(f"{p}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
 print("\n".join(failed) if failed else f"checked {len(sys.argv) - 1}")"#;
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (run tools/setup.sh)", python.display()));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = venv_python(script, files);
     assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
+        stdout.trim(),
         format!("checked {}", files.len()),
         "files the ONNX checker rejects"
     );
@@ -155,4 +144,22 @@ pub fn has_domain(graph: &GraphProto, domain: &str) -> bool {
         .node
         .iter()
         .any(|n| n.domain == domain || graph::subgraphs(n).any(|g| has_domain(g, domain)))
+}
+
+/// Runs `script` with the project venv's Python (tools/setup.sh) on `args` and returns what it
+/// printed; a failure to start or a non-zero exit panics with Python's message.
+pub fn venv_python(script: &str, args: &[impl AsRef<std::ffi::OsStr>]) -> String {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    let out = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run tools/setup.sh)", python.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
